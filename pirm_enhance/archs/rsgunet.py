@@ -1,0 +1,60 @@
+"""RSGUNet: range scaling global U-Net (PIRM 2018 Track B winner, team Mt.Phoenix).
+
+Huang et al., "Range Scaling Global U-Net for Perceptual Image Enhancement on
+Mobile Devices" (ECCV 2018 workshops). No official weights were published; the
+port follows the paper's layer list (1,451,268 parameters at base width 16).
+
+Encoder of stride-2 stages (s0 at 1/2 resolution, e1..e5), a global feature
+(mean of e5 -> dense + ReLU, broadcast over e4 and concatenated), a decoder of
+bias-free 2x2 transposed convolutions sized to each skip, range scaling
+(elementwise product with s0) and ``tanh * 0.58 + 0.52``. LeakyReLU(0.2).
+"""
+
+import keras
+
+from pirm_enhance import layers
+from pirm_enhance.archs.base import ZooModel, image_input
+from pirm_enhance.registry import register_arch
+
+_SLOPE = 0.2
+
+
+@register_arch("rsgunet")
+@keras.saving.register_keras_serializable(package="pirm_enhance")
+class RSGUNet(ZooModel):
+    def __init__(self, width=16, name="rsgunet", **kwargs):
+        counter = iter(range(1, 100))
+
+        def conv(x, filters, strides=1, activation="lrelu"):
+            y = layers.conv(filters, 3, f"conv{next(counter)}", strides=strides,
+                            activation=None)(x)
+            if activation == "lrelu":
+                y = keras.layers.LeakyReLU(negative_slope=_SLOPE)(y)
+            return y
+
+        w = width
+        inputs = image_input()
+        s0 = conv(inputs, w, strides=2)
+        e1 = conv(conv(s0, w), w)
+        e2 = conv(conv(conv(e1, w, strides=2), 2 * w), 2 * w)
+        e3 = conv(conv(conv(e2, 2 * w, strides=2), 4 * w), 4 * w)
+        e4 = conv(conv(conv(e3, 4 * w, strides=2), 8 * w), 8 * w)
+        e5 = conv(conv(e4, 8 * w, strides=2), 16 * w)
+
+        g = keras.layers.GlobalAveragePooling2D(name="global_mean")(e5)
+        g = keras.layers.Dense(8 * w, activation="relu", name="global_dense")(g)
+        g = layers.BroadcastToSpatial(name="global_broadcast")([g, e4])
+        x = keras.layers.Concatenate()([e4, g])
+        x = conv(conv(x, 8 * w), 8 * w)
+
+        for i, skip in enumerate((e3, e2, e1)):
+            channels = skip.shape[-1]
+            x = layers.ConvTransposeLike(channels, 2, use_bias=False, name=f"up{i + 1}")([x, skip])
+            x = keras.layers.Concatenate()([x, skip])
+            x = conv(conv(x, channels), channels)
+
+        x = keras.layers.Multiply(name="range_scaling")([x, s0])
+        x = layers.ConvTransposeLike(3, 2, use_bias=False, name="up4")([x, inputs])
+        x = conv(x, 3, activation=None)
+        outputs = layers.OutputHead(offset=0.52, name="head")(x)
+        self._finish(inputs, outputs, name, {"width": width}, **kwargs)

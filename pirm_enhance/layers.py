@@ -1,0 +1,152 @@
+"""Layers shared by the PIRM 2018 model family.
+
+Every op here converts to TFLite builtins: moments are plain means, the
+transposed convolution takes its output size from a reference tensor and the
+broadcast is a multiplication, so exported graphs accept any input size.
+"""
+
+import keras
+from keras import ops
+
+_PACKAGE = "pirm_enhance"
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class InstanceNorm(keras.layers.Layer):
+    """DPED instance normalisation.
+
+    ``(x - mean_hw) / sqrt(var_hw + epsilon) * scale + shift`` per image and
+    channel (Ignatov et al., DPED, ICCV 2017, ``models.py``). The TF1 code
+    created ``shift`` before ``scale`` as unnamed variables; checkpoint import
+    relies on that order (see :mod:`pirm_enhance.checkpoints`).
+    """
+
+    def __init__(self, epsilon=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.shift = self.add_weight(name="shift", shape=(channels,), initializer="zeros")
+        self.scale = self.add_weight(name="scale", shape=(channels,), initializer="ones")
+
+    def call(self, x):
+        mean = ops.mean(x, axis=(1, 2), keepdims=True)
+        var = ops.mean(ops.square(x - mean), axis=(1, 2), keepdims=True)
+        return (x - mean) / ops.sqrt(var + self.epsilon) * self.scale + self.shift
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class AdjustContrast(keras.layers.Layer):
+    """``(x - mean_hw) * factor + mean_hw`` per image and channel.
+
+    The same arithmetic as ``tf.image.adjust_contrast`` (used by PPCN), written
+    with means so that it converts to TFLite without the AdjustContrastv2 op.
+    """
+
+    def __init__(self, factor=1.2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        mean = ops.mean(x, axis=(1, 2), keepdims=True)
+        return (x - mean) * self.factor + mean
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class BroadcastToSpatial(keras.layers.Layer):
+    """Broadcast a global feature vector ``[B, C]`` to ``[B, H, W, C]``.
+
+    H and W are taken from a reference feature map (the second input), as in
+    RSGUNet's global-feature path. A multiplication with ones keeps the op set
+    small (no BroadcastTo / Tile with dynamic multiples).
+    """
+
+    def call(self, inputs):
+        vector, reference = inputs
+        ones = ops.ones_like(reference[..., :1])
+        return vector[:, None, None, :] * ones
+
+    def compute_output_shape(self, input_shapes):
+        vector, reference = input_shapes
+        return (reference[0], reference[1], reference[2], vector[-1])
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ConvTransposeLike(keras.layers.Layer):
+    """Transposed convolution whose output size is that of a reference tensor.
+
+    TF1 code called ``tf.nn.conv2d_transpose(x, W, output_shape=tf.shape(ref))``
+    with 'SAME' padding. For the kernel/stride pairs used here (4/2 and 2/2)
+    that output equals the 'same' transposed convolution of size ``stride*H``
+    cropped to the first ``H_ref`` rows and ``W_ref`` columns (SAME padding puts
+    the odd extra pixel at the end), which is what this layer computes.
+    The kernel layout is TF's ``[kh, kw, out, in]``.
+    """
+
+    def __init__(self, filters, kernel_size, strides=2, use_bias=True,
+                 kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shapes):
+        x_shape, _ = input_shapes
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.kernel_size, self.kernel_size, self.filters, x_shape[-1]),
+            initializer=self.kernel_initializer)
+        self.bias = (self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+                     if self.use_bias else None)
+
+    def call(self, inputs):
+        x, reference = inputs
+        y = ops.conv_transpose(x, self.kernel, strides=self.strides, padding="same")
+        shape = ops.shape(reference)
+        y = y[:, : shape[1], : shape[2], :]
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+    def compute_output_shape(self, input_shapes):
+        x_shape, ref_shape = input_shapes
+        return (x_shape[0], ref_shape[1], ref_shape[2], self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": self.kernel_size, "strides": self.strides,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class OutputHead(keras.layers.Layer):
+    """``tanh(x) * 0.58 + offset``: the DPED-family output (offset 0.5, RSGUNet 0.52)."""
+
+    def __init__(self, offset=0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.offset = offset
+
+    def call(self, x):
+        return ops.tanh(x) * 0.58 + self.offset
+
+    def get_config(self):
+        return {**super().get_config(), "offset": self.offset}
+
+
+def conv(filters, kernel_size, name, strides=1, dilation_rate=1, activation=None, use_bias=True):
+    """A 'SAME' convolution with TF1-style truncated-normal init (std 0.01 as DPED)."""
+    return keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding="same", dilation_rate=dilation_rate,
+        activation=activation, use_bias=use_bias, name=name,
+        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.01, seed=None),
+        bias_initializer=keras.initializers.Constant(0.01) if use_bias else "zeros")

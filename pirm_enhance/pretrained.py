@@ -1,0 +1,147 @@
+"""The pretrained table and where its files come from.
+
+The table itself is data (``pretrained.json``: name, architecture, files with
+sha256 and pinned upstream URLs, origin, licence note, verified metrics). A
+file is looked for, in order:
+
+1. in the directories of ``PIRM_WEIGHTS_DIR`` (an ``os.pathsep`` list), by any
+   of its upstream names anywhere below, accepted only if its sha256 matches;
+2. in the cache, ``$PIRM_HOME/weights/<entry>/`` (default ``~/.cache/pirm_enhance``);
+3. downloaded from its pinned URLs with ``keras.utils.get_file`` and the sha256.
+
+If all three fail the error names the file, its URL and the variables to set.
+There is no fallback to random weights.
+"""
+
+import functools
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+
+from pirm_enhance.registry import unknown
+
+_TABLE_PATH = pathlib.Path(__file__).with_name("pretrained.json")
+
+
+class WeightsUnavailable(RuntimeError):
+    """A pretrained file could not be found locally nor downloaded."""
+
+
+@functools.lru_cache(maxsize=None)
+def _table():
+    with open(_TABLE_PATH) as f:
+        return {e["name"]: e for e in json.load(f)}
+
+
+def list_pretrained(arch=None):
+    """Names (``arch.tag``) of the pretrained entries, optionally for one architecture."""
+    return sorted(n for n, e in _table().items() if arch is None or e["arch"] == arch)
+
+
+def get_entry(name):
+    """The table row of ``name`` (a dict); KeyError with close matches if unknown."""
+    try:
+        return _table()[name]
+    except KeyError:
+        raise unknown("pretrained model", name, _table()) from None
+
+
+def home():
+    """The cache root: ``$PIRM_HOME`` or ``~/.cache/pirm_enhance``."""
+    return pathlib.Path(os.environ.get("PIRM_HOME") or pathlib.Path.home() / ".cache" / "pirm_enhance")
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256_cached(path, size, mtime):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256(path):
+    """Hex sha256 of a file (memoised on path, size and mtime)."""
+    st = os.stat(path)
+    return _sha256_cached(str(path), st.st_size, st.st_mtime_ns)
+
+
+def _weights_dirs():
+    value = os.environ.get("PIRM_WEIGHTS_DIR", "")
+    return [pathlib.Path(p) for p in value.split(os.pathsep) if p]
+
+
+def _find_local(spec):
+    names = {spec["name"], *spec.get("also_named", ())}
+    for root in _weights_dirs():
+        for dirpath, _, filenames in os.walk(root):
+            for fname in sorted(names.intersection(filenames)):
+                path = pathlib.Path(dirpath) / fname
+                if os.path.getsize(path) == spec["bytes"] and sha256(path) == spec["sha256"]:
+                    return path
+    return None
+
+
+def _download(entry, spec, target_dir):
+    import keras  # deferred: keeps ``import pirm_enhance.pretrained`` light
+
+    target_dir.mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp otherwise
+    errors = []
+    for url in spec["urls"]:
+        try:
+            path = keras.utils.get_file(
+                fname=spec["name"], origin=url, file_hash=spec["sha256"],
+                cache_dir=str(target_dir.parent.parent), cache_subdir=f"weights/{entry['name']}")
+        except Exception as err:  # network errors come in many types
+            errors.append(f"{url}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
+            partial = target_dir / spec["name"]
+            if partial.exists() and sha256(partial) != spec["sha256"]:
+                partial.unlink()  # get_file leaves a file that failed its hash check
+            continue
+        return pathlib.Path(path)
+    raise WeightsUnavailable(
+        f"pretrained file {spec['name']} of {entry['name']} is not in PIRM_WEIGHTS_DIR "
+        f"({os.environ.get('PIRM_WEIGHTS_DIR') or 'unset'}) nor in the cache ({target_dir}), and "
+        f"downloading it failed ({'; '.join(errors)}). Download {spec['urls'][0]} "
+        f"(sha256 {spec['sha256']}) and set PIRM_WEIGHTS_DIR to its folder, or go online.")
+
+
+def resolve_file(entry, spec):
+    """Local path of one file of a pretrained entry (see module doc for the order)."""
+    found = _find_local(spec)
+    if found is not None:
+        return found
+    target_dir = home() / "weights" / entry["name"]
+    cached = target_dir / spec["name"]
+    if cached.exists() and sha256(cached) == spec["sha256"]:
+        return cached
+    return _download(entry, spec, target_dir)
+
+
+def resolve(name):
+    """Checkpoint prefix (``.../stem``) of pretrained entry ``name``, fetching files if needed.
+
+    When the index and data files were found under different folders or names,
+    they are linked (or copied) side by side into the cache under their
+    canonical names, since TF reads a checkpoint by prefix.
+    """
+    entry = get_entry(name)
+    paths = [resolve_file(entry, spec) for spec in entry["files"]]
+    stems = {p.parent / p.name[: -len(spec["role"]) - 1] for p, spec in zip(paths, entry["files"])}
+    if len(stems) == 1:
+        return str(stems.pop())
+    target_dir = home() / "weights" / entry["name"]
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for path, spec in zip(paths, entry["files"]):
+        dest = target_dir / spec["name"]
+        if dest.exists() and sha256(dest) == spec["sha256"]:
+            continue
+        tmp = tempfile.NamedTemporaryFile(dir=target_dir, delete=False)
+        tmp.close()
+        shutil.copyfile(path, tmp.name)
+        os.replace(tmp.name, dest)
+    spec = entry["files"][0]
+    return str(target_dir / spec["name"][: -len(spec["role"]) - 1])

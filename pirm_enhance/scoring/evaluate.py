@@ -1,0 +1,96 @@
+"""Track B fidelity evaluation on the PIRM validation pairs (organisers' protocol)."""
+
+import os
+import pathlib
+
+import numpy as np
+
+from pirm_enhance.data.io import read_float
+from pirm_enhance.progress import Progress
+from pirm_enhance.scoring.metrics import ms_ssim, psnr
+
+INFINITE_POLICIES = ("exclude", "cap")
+PSNR_CAP_DB = 100.0
+
+
+class DataMissing(FileNotFoundError):
+    """The PIRM validation data is not where it was looked for."""
+
+
+def data_root(data_dir=None):
+    """Folder holding ``dped/`` (and ``div2k/``): ``data_dir`` or ``$PIRM_DATA_DIR``."""
+    root = data_dir or os.environ.get("PIRM_DATA_DIR")
+    how = ("Download the PIRM 2018 validation data (dped/patches/{iphone,canon}, dped/HD_res, "
+           "div2k/) and pass --data DIR or set PIRM_DATA_DIR to the folder holding dped/")
+    if not root:
+        raise DataMissing(f"no PIRM validation data: PIRM_DATA_DIR is unset. {how}")
+    root = pathlib.Path(root)
+    if not (root / "dped").is_dir():
+        raise DataMissing(f"no dped/ folder in {root}. {how}")
+    return root
+
+
+def track_b_pairs(data_dir=None):
+    """Sorted ``[(phone.jpg, canon.jpg)]`` of ``dped/patches`` (numeric order)."""
+    root = data_root(data_dir) / "dped" / "patches"
+    phone_dir, canon_dir = root / "iphone", root / "canon"
+    if not phone_dir.is_dir() or not canon_dir.is_dir():
+        raise DataMissing(f"{root} must hold iphone/ and canon/ folders of N.jpg patches")
+    names = sorted((p.name for p in phone_dir.glob("*.jpg")),
+                   key=lambda n: (int(n[:-4]) if n[:-4].isdigit() else 1 << 60, n))
+    pairs = [(phone_dir / n, canon_dir / n) for n in names if (canon_dir / n).exists()]
+    if not pairs:
+        raise DataMissing(f"no N.jpg pairs in {phone_dir} and {canon_dir}")
+    return pairs
+
+
+def fidelity(runner, pairs, batch_size=50, infinite="exclude", progress=True, label="evaluate"):
+    """PSNR / MS-SSIM of ``runner`` on ``pairs``, the organisers' way.
+
+    Phone and target are read as uint8 / 255; the output is clipped for PSNR
+    only; MS-SSIM takes ``target * 255`` and ``output * 255``. Per-image PSNR
+    is infinite when the clipped output equals the target (pure white pairs):
+    ``infinite="exclude"`` leaves those images out of the PSNR mean,
+    ``"cap"`` counts them as ``PSNR_CAP_DB``. Either way the result says how many.
+    """
+    if infinite not in INFINITE_POLICIES:
+        raise ValueError(f"infinite must be one of {INFINITE_POLICIES}, got {infinite!r}")
+    psnrs, ssims = [], []
+    chunks = [pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size)]
+    for chunk in Progress(chunks, label, enabled=progress):
+        groups = {}
+        for phone_path, target_path in chunk:
+            phone = read_float(phone_path)
+            groups.setdefault(phone.shape, []).append((phone, read_float(target_path)))
+        for items in groups.values():
+            phones = np.stack([p for p, _ in items])
+            outputs = runner(phones)
+            for out, (_, target) in zip(outputs, items):
+                psnrs.append(psnr(out, target))
+                ssims.append(ms_ssim(target[None] * 255.0, out[None] * 255.0))
+    psnrs = np.array(psnrs)
+    finite = np.isfinite(psnrs)
+    n_inf = int((~finite).sum())
+    if infinite == "exclude":
+        mean_psnr = float(psnrs[finite].mean()) if finite.any() else float("inf")
+        what = f"{n_inf} infinite-PSNR image(s) left out of the PSNR mean" if n_inf else "none"
+    else:
+        mean_psnr = float(np.where(finite, psnrs, PSNR_CAP_DB).mean())
+        what = f"{n_inf} infinite-PSNR image(s) counted as {PSNR_CAP_DB:g} dB" if n_inf else "none"
+    return {"psnr": mean_psnr, "ms_ssim": float(np.mean(ssims)), "count": len(psnrs),
+            "infinite_psnr": n_inf, "infinite_policy": infinite, "infinite_note": what}
+
+
+def evaluate(model_or_name, data_dir=None, batch_size=50, infinite="exclude", progress=True):
+    """Mean PSNR and MS-SSIM of a model on the 400 Track B validation pairs.
+
+    ``model_or_name``: a ``keras.Model``, a pretrained name (``"ppcn_student.paper"``),
+    a ``.keras`` file, or a runner. ``data_dir`` (or ``$PIRM_DATA_DIR``) holds
+    ``dped/patches/{iphone,canon}``. Returns ``{"psnr", "ms_ssim", "count",
+    "infinite_psnr", "infinite_policy", "infinite_note"}``.
+    """
+    from pirm_enhance.runners import make_runner
+
+    runner = make_runner(model_or_name)
+    return fidelity(runner, track_b_pairs(data_dir), batch_size=batch_size, infinite=infinite,
+                    progress=progress, label=f"evaluate {getattr(runner, 'name', '')}".strip())
