@@ -143,10 +143,20 @@ class OutputHead(keras.layers.Layer):
         return {**super().get_config(), "offset": self.offset}
 
 
-def conv(filters, kernel_size, name, strides=1, dilation_rate=1, activation=None, use_bias=True):
-    """A 'SAME' convolution with TF1-style truncated-normal init (std 0.01 as DPED)."""
+def conv(filters, kernel_size, name, strides=1, dilation_rate=1, activation=None, use_bias=True,
+         init="dped"):
+    """A 'SAME' convolution.
+
+    ``init="dped"``: the 2018 DPED-family initialisation (truncated normal,
+    std 0.01; biases 0.01); ``init="keras"``: Glorot-uniform kernels and zero
+    biases, for deep networks (RSGUNet) that would not train from the former.
+    """
+    if init == "dped":
+        kernel_init = keras.initializers.TruncatedNormal(stddev=0.01)
+        bias_init = keras.initializers.Constant(0.01)
+    else:
+        kernel_init, bias_init = "glorot_uniform", "zeros"
     return keras.layers.Conv2D(
         filters, kernel_size, strides=strides, padding="same", dilation_rate=dilation_rate,
         activation=activation, use_bias=use_bias, name=name,
-        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.01, seed=None),
-        bias_initializer=keras.initializers.Constant(0.01) if use_bias else "zeros")
+        kernel_initializer=kernel_init, bias_initializer=bias_init)

@@ -27,7 +27,7 @@ class RSGUNet(ZooModel):
 
         def conv(x, filters, strides=1, activation="lrelu"):
             y = layers.conv(filters, 3, f"conv{next(counter)}", strides=strides,
-                            activation=None)(x)
+                            init="keras")(x)
             if activation == "lrelu":
                 y = keras.layers.LeakyReLU(negative_slope=_SLOPE)(y)
             return y

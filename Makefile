@@ -1,0 +1,20 @@
+# Two entry points for a fresh machine: `make demo` (main job) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+SHARED ?= $(abspath ../shared)
+export KERAS_BACKEND := tensorflow
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	PIRM_DATA_DIR=$${PIRM_DATA_DIR-$(SHARED)/data/pirm2018} \
+	PIRM_WEIGHTS_DIR=$${PIRM_WEIGHTS_DIR-$(SHARED)/pretrained} \
+	$(VENV)/bin/python -m pytest -ra tests
+
+.PHONY: install test

@@ -1,0 +1,29 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="pirm-enhance",
+    version="0.1.0",
+    description="The PIRM 2018 smartphone photo-enhancement challenge as a TensorFlow 2 / Keras 3 library",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["pirm_enhance", "pirm_enhance.*"]),
+    package_data={"pirm_enhance": ["pretrained.json"]},
+    install_requires=[
+        "tensorflow-cpu>=2.16,<2.22; platform_machine=='x86_64'",
+        "tensorflow>=2.16,<2.22; platform_machine!='x86_64'",
+        "keras>=3.3",
+        "numpy",
+        "scipy",
+        "imageio",
+        "pillow",
+        "absl-py",
+    ],
+    extras_require={
+        "tflite": ["ai-edge-litert"],
+        "test": ["pytest", "ai-edge-litert"],
+    },
+    entry_points={"console_scripts": [
+        "pirm-eval=pirm_enhance.cli.evaluate:run",
+    ]},
+)
