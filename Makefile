@@ -18,3 +18,8 @@ test: install
 	$(VENV)/bin/python -m pytest -ra tests
 
 .PHONY: install test
+
+demo: install
+	$(VENV)/bin/python tools/demo.py
+
+.PHONY: demo

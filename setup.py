@@ -18,12 +18,15 @@ setup(
         "imageio",
         "pillow",
         "absl-py",
+        "ai-edge-litert",
     ],
     extras_require={
         "tflite": ["ai-edge-litert"],
-        "test": ["pytest", "ai-edge-litert"],
+        "onnx": ["tf2onnx", "onnxruntime"],
+        "test": ["pytest", "tf2onnx", "onnxruntime"],
     },
     entry_points={"console_scripts": [
-        "pirm-eval=pirm_enhance.cli.evaluate:run",
+        "pirm-export=pirm_enhance.cli.export:run",
+        "pirm-score=pirm_enhance.cli.score:run",
     ]},
 )

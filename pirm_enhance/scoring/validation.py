@@ -77,7 +77,11 @@ def fidelity(runner, pairs, batch_size=50, infinite="exclude", progress=True, la
     else:
         mean_psnr = float(np.where(finite, psnrs, PSNR_CAP_DB).mean())
         what = f"{n_inf} infinite-PSNR image(s) counted as {PSNR_CAP_DB:g} dB" if n_inf else "none"
-    return {"psnr": mean_psnr, "ms_ssim": float(np.mean(ssims)), "count": len(psnrs),
+    ssims = np.array(ssims)
+    n_nan = int(np.isnan(ssims).sum())
+    if n_nan:  # negative contrast-structure terms: the organisers' formula gives NaN too
+        what = (what if n_inf else "") + f"{'; ' if n_inf else ''}{n_nan} image(s) with NaN MS-SSIM"
+    return {"psnr": mean_psnr, "ms_ssim": float(np.mean(ssims)), "count": len(psnrs), "ms_ssim_nan": n_nan,
             "infinite_psnr": n_inf, "infinite_policy": infinite, "infinite_note": what}
 
 

@@ -1,0 +1,49 @@
+"""CPU runtime and RAM at 1280x720 with the organisers' warm-up rule.
+
+Four HD images are processed one by one; images 1 and 2 are warm-up, the
+reported time is the mean of images 3 and 4. The solution and the SRCNN
+baseline run interleaved (image i of one, then image i of the other) so that
+noise on a busy machine hits both; with ``rounds > 1`` the protocol repeats
+and the median of the per-round times is reported.
+"""
+
+import statistics
+import time
+
+from pirm_enhance.progress import Progress
+from pirm_enhance.scoring.resources import peak_rss_growth
+
+
+def _timed(runner, image):
+    start = time.perf_counter()
+    runner(image)
+    return time.perf_counter() - start
+
+
+def hd_runtime(runners, images, rounds=1, progress=True):
+    """``{name: {"time_ms", "ram_bytes", "rounds_ms"}}`` for each runner in ``runners`` (a dict).
+
+    ``images``: four ``[1, H, W, 3]`` arrays. RAM is the peak resident-memory
+    growth while the first image is processed (the cold run, when the runner
+    allocates its buffers; later runs reuse them).
+    """
+    if len(images) < 4:
+        raise ValueError(f"the protocol needs 4 HD images, got {len(images)}")
+    per_round = {name: [] for name in runners}
+    ram = {}
+    steps = [(r, i) for r in range(rounds) for i in range(4)]
+    for r, i in Progress(steps, "timing at 1280x720", enabled=progress):
+        if i == 0:
+            times = {name: [] for name in runners}
+        for name, runner in runners.items():
+            if r == 0 and i == 0:
+                elapsed = time.perf_counter()
+                _, ram[name] = peak_rss_growth(runner, images[i])
+                times[name].append(time.perf_counter() - elapsed)
+            else:
+                times[name].append(_timed(runner, images[i]))
+        if i == 3:
+            for name in runners:
+                per_round[name].append(1000 * (times[name][2] + times[name][3]) / 2)
+    return {name: {"time_ms": statistics.median(ms), "rounds_ms": ms, "ram_bytes": ram.get(name)}
+            for name, ms in per_round.items()}

@@ -1,0 +1,114 @@
+"""Exporters: every architecture to a frozen graph and TFLite, checked against Keras."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import pirm_enhance as pe
+from pirm_enhance import exporters as ex
+from pirm_enhance.data.synthetic import synthetic_photo
+
+
+@pytest.fixture(scope="module", params=pe.list_models())
+def model(request):
+    keras.utils.set_random_seed(7)
+    m = pe.build_model(request.param)
+    rng = np.random.default_rng(1)
+    for w in m.weights:  # non-trivial weights, so that a lost weight shows
+        w.assign(w.numpy() + rng.normal(0, 0.02, w.shape).astype("float32"))
+    return m
+
+
+def test_frozen_graph_loads_in_a_plain_tf1_session(model, tmp_path):
+    path = tmp_path / "m.pb"
+    report = ex.export(model, path, format="pb", allow_rule_violations=True)
+    assert report["max_abs_diff"] < 1e-4
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(path.read_bytes())
+    ops = {n.op for n in graph_def.node}
+    assert not ops & {"VarHandleOp", "VariableV2", "ReadVariableOp", "Variable"}
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    x_t = graph.get_tensor_by_name("input:0")
+    assert x_t.shape.as_list() == [1, None, None, 3] and x_t.dtype == tf.float32
+    x = synthetic_photo(37, 91, seed=3)[None]
+    with tf.compat.v1.Session(graph=graph) as sess:
+        y = sess.run("output:0", {x_t: x})
+    np.testing.assert_allclose(y, np.asarray(model(x)), atol=1e-4)
+
+
+def test_tflite_float32_runs_at_any_size(model, tmp_path):
+    report = ex.export(model, tmp_path / "m.tflite", format="tflite", allow_rule_violations=True)
+    assert report["max_abs_diff"] < 1e-4
+    from pirm_enhance.runners import TFLiteRunner
+
+    runner = TFLiteRunner(tmp_path / "m.tflite")
+    for h, w in ((100, 100), (37, 91)):
+        x = synthetic_photo(h, w, seed=h)[None]
+        np.testing.assert_allclose(runner(x), np.asarray(model(x)), atol=1e-4)
+
+
+@pytest.mark.parametrize("quantization", ["float16", "dynamic_int8", "int8"])
+def test_tflite_quantized_variants(quantization, tmp_path):
+    keras.utils.set_random_seed(2)
+    model = pe.build_model("dped_resnet_6_16")
+    report = ex.export(model, tmp_path / "m.tflite", format="tflite", quantization=quantization,
+                       allow_rule_violations=True)
+    assert report["quantization"] == quantization
+    assert np.isfinite(report["max_abs_diff"]) and report["max_abs_diff"] < 0.5
+    if quantization == "float16":
+        assert report["max_abs_diff"] < 2e-2
+
+
+def test_int8_calibrates_on_named_images(tmp_path):
+    from pirm_enhance.data.io import write_png
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.png")
+        write_png(paths[-1], synthetic_photo(80, 120, seed=i))
+    images = ex.writers.representative_images(paths, size=64)
+    assert len(images) == 3 and images[0].shape == (64, 64, 3)
+    report = ex.export(pe.build_model("ppcn_student"), tmp_path / "q.tflite", format="tflite",
+                       quantization="int8", calibration_images=paths, allow_rule_violations=True)
+    assert report["bytes"] > 0
+
+
+def test_saved_model_and_onnx(tmp_path):
+    pytest.importorskip("tf2onnx")
+    model = pe.build_model("eds")
+    report = ex.export(model, tmp_path / "sm", format="saved_model", allow_rule_violations=True)
+    assert report["max_abs_diff"] < 1e-4
+    again = ex.export(model, tmp_path / "sm", format="saved_model", allow_rule_violations=True)
+    assert again["max_abs_diff"] < 1e-4  # overwriting an existing folder works
+    report = ex.export(model, tmp_path / "m.onnx", format="onnx", allow_rule_violations=True)
+    assert report["max_abs_diff"] < 1e-4
+
+
+def _out_of_range_model():
+    inputs = keras.Input((None, None, 3))
+    return keras.Model(inputs, keras.layers.Rescaling(255.0)(inputs))
+
+
+def test_rule_violation_is_an_error_and_leaves_no_file(tmp_path):
+    path = tmp_path / "bad.pb"
+    with pytest.raises(ex.RuleViolation, match=r"output spans \[.*\] \(rule: \[0, 1\]"):
+        ex.export(_out_of_range_model(), path, format="pb")
+    assert not path.exists()
+    report = ex.export(_out_of_range_model(), path, format="pb", allow_rule_violations=True)
+    assert path.exists() and report["rule_violations"]
+    report = ex.export(_out_of_range_model(), tmp_path / "ok.pb", format="pb", clip=True)
+    assert report["output_max"] <= 1.0 and not report["rule_violations"]
+
+
+def test_a_conversion_that_loses_weights_is_caught(tmp_path, monkeypatch):
+    """The check compares with Keras: a writer that drops weights must fail it."""
+    model = pe.build_model("srcnn")
+    fresh = pe.build_model("srcnn")
+    real_frozen = ex.writers.frozen_graph_def
+    monkeypatch.setattr(ex.writers, "frozen_graph_def", lambda m, clip=False: real_frozen(fresh, clip))
+    with pytest.raises(ex.RuleViolation, match="differs from the Keras model"):
+        ex.export(model, tmp_path / "lost.pb", format="pb")
+    assert not (tmp_path / "lost.pb").exists()

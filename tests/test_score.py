@@ -1,0 +1,154 @@
+"""Scorer: challenge scores, TF1-era graphs, refusal of unsafe or malformed files."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import pirm_enhance as pe
+from pirm_enhance.runners import FrozenGraphRunner, SubmissionError, make_runner
+from pirm_enhance.scoring import challenge_scores
+from pirm_enhance.graph_check import UnsafeGraph
+
+
+@pytest.mark.parametrize("row", [
+    # PIRM2018.md section 3: published rows (PSNR, perceptual, ms, SRCNN ms, track, kind -> A, B, C)
+    (21.99, 2.6804, 682, 3274, "B", "mos", (14.72, 20.06, 19.11)),  # Mt.Phoenix, final table
+    (21.38, 2.4411, 20462, 3274, "B", "mos", (2.89, 4.90, 3.32)),   # DPED baseline, final table
+    (28.21, 0.9636, 701, 3239, "A", "ms_ssim", (13.21, 15.15, 14.14)),  # TEAM ALEX, Track A
+])
+def test_challenge_scores_reproduce_published_rows(row):
+    psnr, p, t, tb, track, kind, want = row
+    got = challenge_scores(psnr, p, t, tb, track=track, perceptual_kind=kind)
+    for key, value in zip("ABC", want):
+        assert got[key] == pytest.approx(value, abs=0.05)
+
+
+def test_speed_term_is_capped_at_4x():
+    slow = challenge_scores(21.0, 0.9, 100, 1000)
+    fast = challenge_scores(21.0, 0.9, 1, 1000)
+    assert slow == fast == {"A": 8.0, "B": 8.0, "C": pytest.approx(11.6)}
+
+
+def tf1_style_pb(path, extra_op=None):
+    """A graph built as 2018 code did: placeholders, variables, a Saver, and
+    graph_util.convert_variables_to_constants (the organisers' own recipe)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, None, None, 3], name="input")
+        identity = np.zeros([3, 3, 3, 3], np.float32)
+        identity[1, 1] = np.eye(3) * 1.1  # a slightly brighter copy of the phone image
+        w = tf.compat.v1.Variable(identity, name="W1")
+        b = tf.compat.v1.Variable(tf.constant(0.01, shape=[3]), name="b1")
+        y = tf.nn.conv2d(x, w, strides=[1, 1, 1, 1], padding="SAME") + b
+        if extra_op == "ReadFile":
+            y = y + 0.0 * tf.cast(tf.strings.length(tf.io.read_file("/etc/hostname")), tf.float32)
+        tf.identity(y, name="output")
+        saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            saver.save(sess, str(path.with_suffix(".ckpt")))
+            frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                sess, graph.as_graph_def(), ["output"])
+    path.write_bytes(frozen.SerializeToString())
+    return path
+
+
+def test_tf1_era_frozen_graph_runs(tmp_path):
+    runner = make_runner(tf1_style_pb(tmp_path / "old.pb"))
+    assert isinstance(runner, FrozenGraphRunner)
+    y = runner(np.full((2, 17, 23, 3), 0.5, np.float32))
+    assert y.shape == (2, 17, 23, 3) and np.isfinite(y).all()
+
+
+def test_read_file_op_is_refused_by_name(tmp_path):
+    with pytest.raises(UnsafeGraph, match="ReadFile"):
+        make_runner(tf1_style_pb(tmp_path / "evil.pb", extra_op="ReadFile"))
+
+
+def test_malformed_and_wrong_signature_files_get_one_line(tmp_path):
+    junk = tmp_path / "junk.pb"
+    junk.write_bytes(b"\x00\xffnot a graph at all" * 10)
+    with pytest.raises(SubmissionError, match="not a TensorFlow frozen graph") as info:
+        make_runner(junk)
+    assert "\n" not in str(info.value)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, None, None, 3], name="image")
+        tf.identity(x * 2.0, name="output")
+    wrong = tmp_path / "wrong.pb"
+    wrong.write_bytes(graph.as_graph_def().SerializeToString())
+    with pytest.raises(SubmissionError, match=r"no tensor 'input:0'.*placeholders found: \['image'\]"):
+        make_runner(wrong)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, 100, 100, 3], name="input")
+        tf.identity(x, name="output")
+    fixed = tmp_path / "fixed.pb"
+    fixed.write_bytes(graph.as_graph_def().SerializeToString())
+    with pytest.raises(SubmissionError, match=r"shape \[1, 100, 100, 3\].*any resolution"):
+        make_runner(fixed)
+    with pytest.raises(SubmissionError, match="no such file"):
+        make_runner(tmp_path / "absent.pb")
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "pirm_enhance.cli.score", *args],
+                          capture_output=True, text=True, env=env, timeout=900)
+
+
+def test_cli_refuses_unsafe_graph_with_exit_code(tmp_path):
+    proc = _cli(str(tf1_style_pb(tmp_path / "evil.pb", extra_op="ReadFile")), "--data", str(tmp_path))
+    assert proc.returncode in (3, 4)  # refused, or no data: never a traceback
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_missing_data_is_a_clear_error(tmp_path, monkeypatch):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PIRM_DATA_DIR"}
+    proc = _cli(str(tf1_style_pb(tmp_path / "old.pb")), env=env)
+    assert proc.returncode == 4
+    assert "PIRM_DATA_DIR" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_scores_a_tf1_graph_as_json(tmp_path, data_dir):
+    proc = _cli(str(tf1_style_pb(tmp_path / "old.pb")), "--data", str(data_dir), "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)  # stdout holds only the JSON document
+    row = result["rows"][0]
+    assert row["count"] == 400 and row["kind"] == "pb"
+    assert 15 < row["psnr"] < 20 and 0.8 < row["ms_ssim"] < 0.9  # near doing nothing
+    assert set(row["scores"]) == {"A", "B", "C"} and row["time_ms"] > 0
+    assert result["baseline"]["time_ms"] > 0
+
+
+def test_cli_refused_graph_exit_code_with_data(tmp_path, data_dir):
+    proc = _cli(str(tf1_style_pb(tmp_path / "evil.pb", extra_op="ReadFile")), "--data", str(data_dir))
+    assert proc.returncode == 3
+    assert "ReadFile" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.heavy
+def test_round_trip_export_then_score(tmp_path, data_dir, weights_dir):
+    from pirm_enhance.cli.export import run as export_cli
+
+    for fmt, quant in (("pb", "float32"), ("tflite", "float32"), ("tflite", "float16"), ("tflite", "int8")):
+        out = tmp_path / f"student_{quant}.{fmt}"
+        assert export_cli(["--model", "ppcn_student.paper", "--format", fmt, "--quantization", quant,
+                           "-o", str(out)]) == 0
+    result = pe.scoring.score([str(tmp_path / "student_float32.pb"), "ppcn_student.paper",
+                               str(tmp_path / "student_float32.tflite"), str(tmp_path / "student_float16.tflite"),
+                               str(tmp_path / "student_int8.tflite")],
+                              data_dir=data_dir, progress=False)
+    pb, keras_row, fp32, fp16, int8 = result["rows"]
+    assert pb["psnr"] == pytest.approx(keras_row["psnr"], abs=1e-3)
+    assert pb["ms_ssim"] == pytest.approx(keras_row["ms_ssim"], abs=1e-5)
+    assert keras_row["psnr"] == pytest.approx(22.5617, abs=0.005)
+    for row in (fp32, fp16):
+        assert row["psnr"] == pytest.approx(keras_row["psnr"], abs=0.01)
+    print(f"full-int8 TFLite PSNR {int8['psnr']:.4f} dB, MS-SSIM {int8['ms_ssim']:.5f}")
+    assert 15 < int8["psnr"] < 30
