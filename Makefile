@@ -8,6 +8,8 @@ $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[test]'
+	# 100 Apache-2.0 street photos (data only; its own imports are not used)
+	$(VENV)/bin/pip install --quiet --no-deps ai-benchmark==0.1.2
 	touch $@
 
 install: $(VENV)/.installed

@@ -19,6 +19,7 @@ setup(
         "pillow",
         "absl-py",
         "ai-edge-litert",
+        "tensorboard",
     ],
     extras_require={
         "tflite": ["ai-edge-litert"],
@@ -28,5 +29,6 @@ setup(
     entry_points={"console_scripts": [
         "pirm-export=pirm_enhance.cli.export:run",
         "pirm-score=pirm_enhance.cli.score:run",
+        "pirm-train=pirm_enhance.cli.train:run",
     ]},
 )

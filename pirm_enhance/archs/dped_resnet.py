@@ -16,12 +16,12 @@ from pirm_enhance.archs.base import ZooModel, image_input
 from pirm_enhance.registry import register_arch
 
 
-def residual_blocks(x, blocks, channels, conv_index, norm_index):
+def residual_blocks(x, blocks, channels, conv_index, norm_index, init="dped"):
     """DPED residual blocks; returns (x, next conv index, next norm index)."""
     for _ in range(blocks):
         skip = x
         for _ in range(2):
-            x = layers.conv(channels, 3, f"conv{conv_index}")(x)
+            x = layers.conv(channels, 3, f"conv{conv_index}", init=init)(x)
             x = layers.InstanceNorm(name=f"norm{norm_index}")(x)
             x = keras.layers.ReLU()(x)
             conv_index += 1
@@ -32,15 +32,16 @@ def residual_blocks(x, blocks, channels, conv_index, norm_index):
 
 @keras.saving.register_keras_serializable(package="pirm_enhance")
 class DPEDResNet(ZooModel):
-    def __init__(self, blocks=4, channels=64, name="dped_resnet", **kwargs):
+    def __init__(self, blocks=4, channels=64, init="dped", name="dped_resnet", **kwargs):
         inputs = image_input()
-        x = layers.conv(channels, 9, "conv1", activation="relu")(inputs)
-        x, n, _ = residual_blocks(x, blocks, channels, 2, 0)
-        x = layers.conv(channels, 3, f"conv{n}", activation="relu")(x)
-        x = layers.conv(channels, 3, f"conv{n + 1}", activation="relu")(x)
-        x = layers.conv(3, 9, f"conv{n + 2}")(x)
+        x = layers.conv(channels, 9, "conv1", activation="relu", init=init)(inputs)
+        x, n, _ = residual_blocks(x, blocks, channels, 2, 0, init=init)
+        x = layers.conv(channels, 3, f"conv{n}", activation="relu", init=init)(x)
+        x = layers.conv(channels, 3, f"conv{n + 1}", activation="relu", init=init)(x)
+        x = layers.conv(3, 9, f"conv{n + 2}", init=init)(x)
         outputs = layers.OutputHead(name="head")(x)
-        self._finish(inputs, outputs, name, {"blocks": blocks, "channels": channels}, **kwargs)
+        self._finish(inputs, outputs, name, {"blocks": blocks, "channels": channels, "init": init},
+                     **kwargs)
 
 
 def _variant(blocks, channels):

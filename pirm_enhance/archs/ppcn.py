@@ -14,6 +14,8 @@ from pirm_enhance.archs.base import ZooModel, image_input
 from pirm_enhance.registry import register_arch
 
 _SLOPE = 0.05
+# the layer whose output the distillation loss compares (last features before the RGB conv)
+KD_FEATURES = "kd_features"
 
 
 def _lrelu(x):
@@ -40,7 +42,7 @@ class PPCNStudent(ZooModel):
         c1 = _lrelu(layers.conv(c, (7, 1), "conv1")(x))
         x = _lrelu(_conv_in(c1, 2 * c, (1, 7), 2, 0, dilation=2))
         x = _lrelu(_conv_in(x, c, (7, 1), 3, 1, dilation=2))
-        x = keras.layers.Add()([x, c1])
+        x = keras.layers.Add(name=KD_FEATURES)([x, c1])
         x = layers.conv(3, 3, "conv4")(x)
         outputs = layers.OutputHead(name="head")(x)
         self._finish(inputs, outputs, name, {"channels": channels, "contrast": contrast}, **kwargs)
@@ -66,7 +68,7 @@ class PPCNTeacher(ZooModel):
         x = _conv_in(x, c, 3, 5, 3, dilation=2)
         c5 = keras.layers.Add()([x, c3])
         x = keras.layers.Concatenate()([c3, c5])
-        x = _lrelu(layers.conv(c, 1, "conv6")(x))
+        x = keras.layers.LeakyReLU(negative_slope=_SLOPE, name=KD_FEATURES)(layers.conv(c, 1, "conv6")(x))
         x = layers.conv(3, 3, "conv7")(x)
         outputs = layers.OutputHead(name="head")(x)
         self._finish(inputs, outputs, name, {"channels": channels, "contrast": contrast}, **kwargs)

@@ -1,0 +1,57 @@
+"""Pixel-level losses of the DPED family: colour, total variation, L1."""
+
+import numpy as np
+import tensorflow as tf
+from scipy import stats
+
+
+def gaussian_kernel_21(kernlen=21, nsig=3):
+    """DPED's colour-loss blur kernel: the square root of the outer product of the
+    per-bin mass of N(0, 1) on ``linspace(-nsig - d/2, nsig + d/2, kernlen + 1)``,
+    ``d = (2 nsig + 1) / kernlen``, normalised to sum 1 (PIRM2018.md section 6)."""
+    interval = (2 * nsig + 1.0) / kernlen
+    x = np.linspace(-nsig - interval / 2.0, nsig + interval / 2.0, kernlen + 1)
+    kern1d = np.diff(stats.norm.cdf(x))
+    kernel = np.sqrt(np.outer(kern1d, kern1d))
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def _blur(images):
+    kernel = tf.constant(gaussian_kernel_21())[:, :, None, None]
+    kernel = tf.tile(kernel, [1, 1, tf.shape(images)[-1], 1])
+    # 'SAME' depthwise convolution pads with zeros, as DPED's blur did
+    return tf.nn.depthwise_conv2d(images, kernel, [1, 1, 1, 1], padding="SAME")
+
+
+def color_loss(target, enhanced):
+    """DPED colour loss (Ignatov et al., ICCV 2017):
+    ``sum((blur(target) - blur(enhanced))^2) / (2 * batch)`` with the 21x21
+    Gaussian of :func:`gaussian_kernel_21`; compares colours, not texture."""
+    target = tf.convert_to_tensor(target, tf.float32)
+    enhanced = tf.convert_to_tensor(enhanced, tf.float32)
+    batch = tf.cast(tf.shape(target)[0], tf.float32)
+    return tf.reduce_sum(tf.square(_blur(target) - _blur(enhanced))) / (2.0 * batch)
+
+
+def tv_loss(enhanced):
+    """DPED total variation: ``2 * (l2(dy) / |dy| + l2(dx) / |dx|) / batch`` with
+    ``l2(t) = sum(t^2) / 2``, ``|dx| = H (W-1) C`` and ``|dy| = (H-1) W C`` the
+    element counts of one image's difference tensors (DPED ``train_model.py``)."""
+    x = tf.convert_to_tensor(enhanced, tf.float32)
+    shape = tf.cast(tf.shape(x), tf.float32)
+    batch, h, w, c = shape[0], shape[1], shape[2], shape[3]
+    dy = x[:, 1:, :, :] - x[:, :-1, :, :]
+    dx = x[:, :, 1:, :] - x[:, :, :-1, :]
+    l2 = lambda t: tf.reduce_sum(tf.square(t)) / 2.0  # noqa: E731  (tf.nn.l2_loss)
+    return 2.0 * (l2(dy) / ((h - 1) * w * c) + l2(dx) / (h * (w - 1) * c)) / batch
+
+
+def l1_loss(target, enhanced, normalisation="mean"):
+    """L1 distance. ``normalisation="mean"``: ``mean|t - e|``; ``"half_batch"``:
+    ``sum|t - e| / (2 * batch)``, the form of RSGUNet's public code."""
+    diff = tf.abs(tf.convert_to_tensor(target, tf.float32) - tf.convert_to_tensor(enhanced, tf.float32))
+    if normalisation == "mean":
+        return tf.reduce_mean(diff)
+    if normalisation == "half_batch":
+        return tf.reduce_sum(diff) / (2.0 * tf.cast(tf.shape(diff)[0], tf.float32))
+    raise ValueError(f"normalisation must be 'mean' or 'half_batch', got {normalisation!r}")

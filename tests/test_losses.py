@@ -1,0 +1,135 @@
+"""Each loss against its formula on hand-checked inputs."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import signal, stats
+
+from pirm_enhance import losses
+from pirm_enhance.data.synthetic import synthetic_photo
+from pirm_enhance.scoring.metrics import ms_ssim
+
+
+@pytest.fixture(scope="module")
+def pair():
+    t = np.stack([synthetic_photo(48, 40, seed=s) for s in (1, 2)])
+    e = np.clip(t * 0.8 + 0.05 + np.random.default_rng(0).normal(0, 0.03, t.shape), 0, 1).astype("float32")
+    return t, e
+
+
+def test_gaussian_kernel_is_dpeds():
+    k = losses.gaussian_kernel_21()
+    assert k.shape == (21, 21) and k.sum() == pytest.approx(1.0, abs=1e-6)
+    d = 7.0 / 21
+    width = (6 + d) / 21  # 21 bins over [-3 - d/2, 3 + d/2]; the centre one is symmetric
+    centre_bin = stats.norm.cdf(width / 2) - stats.norm.cdf(-width / 2)
+    x = np.linspace(-3 - d / 2, 3 + d / 2, 22)
+    norm = np.sqrt(np.diff(stats.norm.cdf(x))).sum() ** 2
+    assert k[10, 10] == pytest.approx(centre_bin / norm, rel=1e-5)
+
+
+def test_color_loss_formula(pair):
+    t, e = pair
+    k = losses.gaussian_kernel_21().astype(np.float64)
+    blur = lambda img: np.stack([signal.convolve2d(img[..., c], k, mode="same") for c in range(3)], -1)  # noqa: E731
+    want = sum(((blur(a) - blur(b)) ** 2).sum() for a, b in zip(t, e)) / (2 * len(t))
+    assert float(losses.color_loss(t, e)) == pytest.approx(want, rel=1e-4)
+    assert float(losses.color_loss(t, t)) == 0.0
+
+
+def test_tv_loss_on_a_ramp():
+    x = np.zeros((1, 4, 5, 1), np.float32)
+    x[..., :] = (np.arange(5) * 0.1).reshape(1, 1, 5, 1)
+    # dx = 0.1 on 4*4 elements: l2 = 16 * 0.01 / 2 = 0.08, / 16 = 0.005; dy = 0; 2 * 0.005 / 1
+    assert float(losses.tv_loss(x)) == pytest.approx(0.01, rel=1e-5)
+    assert float(losses.tv_loss(np.ones((2, 6, 6, 3), np.float32))) == 0.0
+
+
+def test_l1_normalisations(pair):
+    t, e = pair
+    assert float(losses.l1_loss(t, e)) == pytest.approx(np.abs(t - e).mean(), rel=1e-5)
+    assert float(losses.l1_loss(t, e, "half_batch")) == pytest.approx(np.abs(t - e).sum() / 4, rel=1e-5)
+
+
+def test_ms_ssim_tf_matches_the_organisers_metric(pair):
+    t, e = pair
+    got = losses.ms_ssim_tf(t, e).numpy()
+    want = [ms_ssim(a[None] * 255.0, b[None] * 255.0) for a, b in zip(t, e)]
+    np.testing.assert_allclose(got, want, atol=2e-5)
+    assert float(losses.ms_ssim_loss(t, t)) == pytest.approx(0.0, abs=1e-6)
+    assert float(losses.ssim_loss(t, t)) == pytest.approx(0.0, abs=1e-6)
+    assert 0 < float(losses.ssim_loss(t, e)) < 1
+
+
+def test_content_loss_with_random_vgg(pair):
+    t, e = pair
+    vgg = losses.VGG19Features(["relu1_2", "relu3_4"], weights=None)
+    assert float(losses.content_loss(t, t, vgg)) == 0.0
+    ft, fe = vgg(t), vgg(e)
+    want = np.mean([np.mean((fe[n].numpy() - ft[n].numpy()) ** 2) for n in vgg.layers])
+    assert float(losses.content_loss(t, e, vgg)) == pytest.approx(want, rel=1e-5)
+    x = tf.Variable(e)
+    with tf.GradientTape() as tape:
+        value = losses.content_loss(t, x, vgg)
+    assert np.abs(tape.gradient(value, x).numpy()).sum() > 0
+    # frozen: optimisers see no VGG weight (the trainer test checks they stay unchanged)
+    assert not vgg.model.trainable_weights
+
+
+def test_vgg_from_matconvnet_file(tmp_path, pair):
+    from scipy import io
+
+    rng = np.random.default_rng(0)
+    layers, cin = [], 3
+    for block, count, filters in losses.vgg.BLOCKS:
+        for i in range(1, count + 1):
+            k = rng.normal(0, 0.05, (3, 3, cin, filters)).astype(np.float32)
+            b = rng.normal(0, 0.05, (1, filters)).astype(np.float32)
+            w = np.empty((1, 2), dtype=object)
+            w[0, 0], w[0, 1] = k, b
+            layers.append({"name": f"conv{block}_{i}", "type": "conv", "weights": w})
+            layers.append({"name": f"relu{block}_{i}", "type": "relu", "weights": np.empty((1, 0), object)})
+            cin = filters
+    cell = np.empty((1, len(layers)), dtype=object)
+    for j, layer in enumerate(layers):
+        cell[0, j] = layer
+    io.savemat(tmp_path / "vgg.mat", {"layers": cell})
+    vgg = losses.VGG19Features(["relu5_4"], weights=tmp_path / "vgg.mat")
+    assert vgg.source.startswith("matconvnet")
+    kernel = vgg.model.get_layer("conv1_1").kernel.numpy()
+    np.testing.assert_allclose(kernel, np.transpose(layers[0]["weights"][0, 0], (1, 0, 2, 3)))
+
+
+def test_texture_loss_is_the_negative_discriminator_loss(pair):
+    t, e = pair
+    disc = losses.Discriminator(patch_size=48)
+    disc_in = np.concatenate([t[:, :, :48], t[:, :, :8]], axis=2)[:, :, :48]
+    assert disc(losses.to_gray(disc_in)).shape == (2, 2)
+    te = np.pad(t, ((0, 0), (0, 0), (0, 8), (0, 0)), mode="edge")
+    ee = np.pad(e, ((0, 0), (0, 0), (0, 8), (0, 0)), mode="edge")
+    swaps = tf.constant([1, 0])
+    d = float(losses.discriminator_loss(disc, te, ee, swaps))
+    assert d > 0
+    assert float(losses.texture_loss(disc, te, ee, swaps)) == pytest.approx(-d, rel=1e-5)
+
+
+def test_contextual_loss(pair):
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(2, 9, 9, 16)).astype(np.float32)
+    assert float(losses.contextual_loss(f, f)) < 1e-3
+    g = rng.normal(size=(2, 9, 9, 16)).astype(np.float32)
+    assert float(losses.contextual_loss(f, g)) > 0.1
+    # a spatial permutation of the same features is (nearly) free: CX ignores alignment
+    perm = f.reshape(2, 81, 16)[:, rng.permutation(81)].reshape(2, 9, 9, 16)
+    assert float(losses.contextual_loss(f, perm)) < 1e-3
+    big = rng.normal(size=(1, 70, 70, 4)).astype(np.float32)
+    assert np.isfinite(float(losses.contextual_loss(big, big * 0.5 + 0.1, seed=[1, 2])))
+
+
+def test_kd_loss():
+    s = np.zeros((1, 1, 2, 8), np.float32)
+    s[0, 0, 0] = 1.0
+    t = np.zeros((1, 1, 2, 16), np.float32)
+    t[0, 0, 1] = 2.0
+    assert float(losses.kd_loss(s, t)) == pytest.approx(np.sqrt(2.0), rel=1e-6)
+    assert float(losses.kd_loss(s, s * 3.0)) == pytest.approx(0.0, abs=1e-6)

@@ -1,0 +1,114 @@
+"""Trainer, recipes, resume after a crash, and two logical devices."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import pirm_enhance as pe
+from pirm_enhance.data.io import write_png
+from pirm_enhance.data.photos import ai_benchmark_photos
+from pirm_enhance.data.synthetic import synthetic_photo
+from pirm_enhance.training import TrainingInterrupted, list_recipes, recipe, train
+
+HERE = pathlib.Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """A handful of good photos: ai-benchmark's when installed, else synthetic ones."""
+    folder = tmp_path_factory.mktemp("photos")
+    real = ai_benchmark_photos()[:6]
+    for i, path in enumerate(real):
+        (folder / path.name).write_bytes(path.read_bytes())
+    for i in range(len(real), 6):
+        write_png(folder / f"s{i}.png", synthetic_photo(240, 320, seed=i))
+    return folder
+
+
+def test_recipes_are_complete():
+    assert {"dped", "eds", "rsgunet", "rsgunet_code", "ppcn_teacher", "ppcn_student"} <= set(list_recipes())
+    for name in list_recipes():
+        r = recipe(name)
+        assert r["arch"] in pe.list_models() and r["source"] and r["lr"] > 0
+    assert recipe("ppcn_student")["kd"] == 75 and recipe("ppcn_student")["teacher"]
+    assert recipe("rsgunet_code")["texture"] == 17.5 and recipe("rsgunet")["texture"] == 10
+    with pytest.raises(KeyError, match="dped"):
+        recipe("dpde")
+    with pytest.raises(KeyError, match="unknown recipe key"):
+        recipe("dped", colour=1)
+
+
+TINY = dict(batch_size=4, patch_size=32, vgg_weights=None, progress=False)
+
+
+def _weights(model):
+    return [w.copy() for w in model.get_weights()]
+
+
+def test_generator_learns_and_frozen_parts_stay_frozen(photos, tmp_path):
+    keras.utils.set_random_seed(0)
+    teacher = pe.build_model("ppcn_teacher")
+    teacher_path = tmp_path / "teacher.keras"
+    teacher.save(teacher_path)
+    before = _weights(teacher)
+    result = train("ppcn_student", f"synthetic:{photos}", steps=6, workdir=tmp_path / "run",
+                   teacher=str(teacher_path), checkpoint_every=3, validate_every=3, **TINY)
+    assert result["step"] == 6 and len(result["history"]) == 2
+    h = result["history"][-1]
+    assert {"kd", "contextual", "ssim", "texture", "discriminator", "val_psnr"} <= set(h)
+    assert (tmp_path / "run" / "generator.keras").exists()
+    assert list((tmp_path / "run" / "samples").glob("step_*.png"))
+    assert list((tmp_path / "run" / "logs").iterdir())
+    reloaded = keras.saving.load_model(teacher_path)
+    for a, b in zip(before, reloaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def _run(workdir, photos, steps, hook=None):
+    return train("dped", f"synthetic:{photos}", steps=steps, workdir=workdir, checkpoint_every=5,
+                 validate_every=5, arch_kwargs={"blocks": 1, "channels": 8}, step_hook=hook, seed=3, **TINY)
+
+
+def test_crash_then_resume_matches_an_uninterrupted_run(photos, tmp_path):
+    def crash(step, logs):
+        if step == 12:
+            raise TrainingInterrupted("simulated crash")
+
+    with pytest.raises(TrainingInterrupted):
+        _run(tmp_path / "a", photos, 20, crash)  # checkpoints at 5 and 10, dies at 12
+    resumed = _run(tmp_path / "a", photos, 20)
+    straight = _run(tmp_path / "b", photos, 20)
+    assert resumed["step"] == straight["step"] == 20
+    for a, b in zip(resumed["generator"].get_weights(), straight["generator"].get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert [h["step"] for h in resumed["history"]] == [5, 10, 15, 20]
+
+
+def test_ctrl_c_saves_a_checkpoint(photos, tmp_path):
+    def interrupt(step, logs):
+        if step == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "c", photos, 20, interrupt)
+    names = [p.name for p in (tmp_path / "c" / "checkpoints").iterdir()]
+    assert any(n.startswith("ckpt-7.") for n in names)
+
+
+def test_two_logical_devices_match_one():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, str(HERE / "distribute_check.py")], capture_output=True,
+                          text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["replicas"] == 2
+    for k, v in out["loss_single"].items():
+        assert out["loss_multi"][k] == pytest.approx(v, rel=1e-4, abs=1e-6), k
+    assert out["weight_moved"] > 1e-5
+    assert out["weight_diff"] < 1e-5 * max(1.0, out["weight_moved"])
