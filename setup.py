@@ -9,6 +9,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["pirm_enhance", "pirm_enhance.*"]),
     package_data={"pirm_enhance": ["pretrained.json"]},
+    data_files=[("share/pirm_enhance/models", ["models/default.keras", "models/default.json"])],
     install_requires=[
         "tensorflow-cpu>=2.16,<2.22; platform_machine=='x86_64'",
         "tensorflow>=2.16,<2.22; platform_machine!='x86_64'",
@@ -30,5 +31,6 @@ setup(
         "pirm-export=pirm_enhance.cli.export:run",
         "pirm-score=pirm_enhance.cli.score:run",
         "pirm-train=pirm_enhance.cli.train:run",
+        "pirm-enhance=pirm_enhance.cli.enhance:run",
     ]},
 )

@@ -27,6 +27,8 @@ _PUBLIC = {
     "CheckpointMismatch": "pirm_enhance.checkpoints",
     "WeightsUnavailable": "pirm_enhance.pretrained",
     "evaluate": "pirm_enhance.scoring.validation",
+    "enhance": "pirm_enhance.enhancer",
+    "Enhancer": "pirm_enhance.enhancer",
     "export": "pirm_enhance.exporters.writers",
     "score": "pirm_enhance.scoring.score",
 }

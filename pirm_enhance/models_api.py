@@ -1,6 +1,8 @@
 """``build_model`` / ``load_model``: the zoo's public entry points."""
 
 import os
+import pathlib
+import sys
 
 import keras
 
@@ -10,6 +12,22 @@ from pirm_enhance.pretrained import get_entry, list_pretrained, resolve
 from pirm_enhance.registry import build_model, get_builder, list_models
 
 
+DEFAULT_MODEL_FILE = "default.keras"
+
+
+def default_model_path():
+    """The project's own default model: ``$PIRM_DEFAULT_MODEL``, the repository's
+    ``models/default.keras``, or the copy installed under ``<prefix>/share/pirm_enhance/models``."""
+    candidates = [os.environ.get("PIRM_DEFAULT_MODEL"),
+                  pathlib.Path(__file__).resolve().parents[1] / "models" / DEFAULT_MODEL_FILE,
+                  pathlib.Path(sys.prefix) / "share" / "pirm_enhance" / "models" / DEFAULT_MODEL_FILE]
+    for candidate in candidates:
+        if candidate and pathlib.Path(candidate).is_file():
+            return str(candidate)
+    raise FileNotFoundError("the default model file models/default.keras is missing; "
+                            "retrain it with: python tools/train_default.py")
+
+
 def load_model(name, checkpoint=None, **kwargs):
     """A ``keras.Model`` with trained weights.
 
@@ -17,12 +35,15 @@ def load_model(name, checkpoint=None, **kwargs):
       :func:`list_pretrained`), files resolved by :mod:`pirm_enhance.pretrained`;
     * ``load_model("dped_resnet_12_64", checkpoint="path/to/iphone_iteration_20000.ckpt")``:
       your own TF1 checkpoint of a zoo architecture;
-    * ``load_model("model.keras")``: a saved Keras model.
+    * ``load_model("model.keras")``: a saved Keras model;
+    * ``load_model("default")``: the project's own default model (``models/``).
 
     ``kwargs`` go to the architecture's constructor (for checkpoints of
     non-default widths). Unknown names raise a KeyError listing close matches.
     """
     name = os.fspath(name)
+    if name == "default" and checkpoint is None:
+        return keras.saving.load_model(default_model_path())
     if name.endswith(".keras") and checkpoint is None:
         if not os.path.exists(name):
             raise FileNotFoundError(f"no such Keras model file: {name}")

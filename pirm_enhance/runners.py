@@ -13,6 +13,7 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
+from pirm_enhance import archs  # noqa: F401  (registers the zoo classes for .keras loading)
 from pirm_enhance.graph_check import SAVED_MODEL_OPS, UnsafeGraph, check_ops
 
 

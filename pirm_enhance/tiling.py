@@ -1,0 +1,190 @@
+"""Tiled inference with image-wide statistics, so memory follows the tile, not the photo.
+
+The zoo's networks normalise with statistics of the whole image: instance
+norms (per-channel mean/variance), PPCN's contrast step (per-channel mean)
+and RSGUNet's global feature (mean of its deepest features). Running tiles
+naively would give each tile its own statistics and visible seams. Here:
+
+1. a *statistics pass* runs the model once on the whole image, downscaled so
+   that it has at most ``stats_pixels`` pixels (an image that small is used
+   as it is, so the statistics are exact), and records the input moments of
+   every statistics layer;
+2. a *fixed-statistics twin* of the model (same weights, those layers reading
+   the recorded moments) runs on overlapping tiles aligned to 32 pixels (the
+   largest stride in the zoo), and the tiles are blended with linear ramps
+   across the overlaps that ignore the outer ``overlap / 2`` pixels of each
+   tile (exact for receptive-field radii up to that).
+"""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from pirm_enhance import layers as zoo_layers
+
+TILE_ALIGN = 32
+
+
+class _Fixed(keras.layers.Layer):
+    """Base of the fixed-statistics layers: the moments live in non-trainable weights."""
+
+    def _stat(self, name, channels):
+        return self.add_weight(name=name, shape=(channels,), initializer="zeros", trainable=False)
+
+
+class FixedInstanceNorm(_Fixed):
+    def __init__(self, epsilon=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        c = input_shape[-1]
+        self.shift = self.add_weight(name="shift", shape=(c,), initializer="zeros")
+        self.scale = self.add_weight(name="scale", shape=(c,), initializer="ones")
+        self.mean = self._stat("mean", c)
+        self.var = self._stat("var", c)
+
+    def call(self, x):
+        return (x - self.mean) / ops.sqrt(self.var + self.epsilon) * self.scale + self.shift
+
+
+class FixedAdjustContrast(_Fixed):
+    def __init__(self, factor=1.2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def build(self, input_shape):
+        self.mean = self._stat("mean", input_shape[-1])
+
+    def call(self, x):
+        return (x - self.mean) * self.factor + self.mean
+
+
+class FixedGlobalMean(_Fixed):
+    def __init__(self, **kwargs):
+        kwargs.pop("data_format", None)
+        kwargs.pop("keepdims", None)
+        super().__init__(**kwargs)
+
+    def build(self, input_shape):
+        self.mean = self._stat("mean", input_shape[-1])
+
+    def call(self, x):
+        return ops.zeros_like(x[:, 0, 0, :]) + self.mean
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+
+_REPLACE = {zoo_layers.InstanceNorm: FixedInstanceNorm, zoo_layers.AdjustContrast: FixedAdjustContrast,
+            keras.layers.GlobalAveragePooling2D: FixedGlobalMean}
+
+
+def _stat_layers(model):
+    return [l for l in model.layers if type(l) in _REPLACE]
+
+
+class TiledModel:
+    """``TiledModel(model)(image)``: enhance an ``[H, W, 3]`` float32 image in tiles."""
+
+    def __init__(self, model, tile=512, overlap=64, stats_pixels=1280 * 736):
+        if tile % TILE_ALIGN or overlap % TILE_ALIGN or overlap * 2 >= tile:
+            raise ValueError(f"tile and overlap must be multiples of {TILE_ALIGN}, overlap < tile / 2")
+        self.model, self.tile, self.overlap, self.stats_pixels = model, tile, overlap, stats_pixels
+        self.stat_layers = _stat_layers(model)
+        probe_outputs = [l.input for l in self.stat_layers]
+        self.probe = tf.function(keras.Model(model.inputs, probe_outputs) if probe_outputs else None,
+                                 reduce_retracing=True) if probe_outputs else None
+
+        def clone(layer):
+            cls = _REPLACE.get(type(layer), type(layer))
+            return cls.from_config(layer.get_config())
+
+        self.twin = keras.models.clone_model(model, clone_function=clone)
+        self.twin_layers = {}
+        for layer in model.layers:
+            twin_layer = self.twin.get_layer(layer.name)
+            if type(layer) in _REPLACE:
+                self.twin_layers[layer.name] = twin_layer
+                if isinstance(layer, zoo_layers.InstanceNorm):
+                    twin_layer.shift.assign(layer.shift)
+                    twin_layer.scale.assign(layer.scale)
+            elif layer.weights:
+                twin_layer.set_weights(layer.get_weights())
+        self._run_twin = tf.function(lambda x: self.twin(x, training=False), reduce_retracing=True)
+
+    def statistics_image(self, image):
+        """The image the statistics are taken on: ``image`` itself, or an area-downscaled copy."""
+        h, w = image.shape[:2]
+        if h * w <= self.stats_pixels:
+            return image
+        f = math.sqrt(self.stats_pixels / (h * w))
+        size = (max(1, int(h * f)), max(1, int(w * f)))
+        return tf.image.resize(image[None], size, method="area", antialias=True)[0].numpy()
+
+    def set_statistics(self, image):
+        """Record the image-wide moments of every statistics layer."""
+        if self.probe is None:
+            return
+        small = self.statistics_image(image)[None].astype(np.float32)
+        inputs = self.probe(tf.constant(small))
+        if not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        for layer, x in zip(self.stat_layers, inputs):
+            twin_layer = self.twin_layers[layer.name]
+            mean = tf.reduce_mean(x, axis=[1, 2])[0]
+            twin_layer.mean.assign(mean)
+            if isinstance(twin_layer, FixedInstanceNorm):
+                twin_layer.var.assign(tf.reduce_mean(tf.square(x - mean), axis=[1, 2])[0])
+
+    def tiles(self, height, width):
+        """``[(y0, y1, x0, x1)]`` of overlapping tiles covering the image; starts are
+        multiples of 32 (the zoo's largest stride), so the last tile may be up to 31
+        pixels longer than ``tile``."""
+        step = self.tile - 2 * self.overlap
+
+        def spans(n):
+            if n <= self.tile:
+                return [(0, n)]
+            starts = sorted({(s // TILE_ALIGN) * TILE_ALIGN for s in range(0, n - self.tile, step)}
+                            | {((n - self.tile) // TILE_ALIGN) * TILE_ALIGN})
+            return [(s, n if s == starts[-1] else s + self.tile) for s in starts]
+
+        return [(y0, y1, x0, x1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
+
+    def _ramp(self, length, lo_edge, hi_edge):
+        """Blend weights along one tile axis. Next to an inner tile edge the outer
+        ``overlap / 2`` pixels (where zero padding reaches) get weight 0, then the
+        weight rises linearly over ``overlap`` pixels; neighbouring tiles overlap by
+        ``2 * overlap``, so their ramps are complementary and sum to 1."""
+        d = np.arange(length, dtype=np.float32) + 0.5
+        margin = self.overlap / 2
+        r = np.ones(length, np.float32)
+        if not lo_edge:
+            r = np.minimum(r, np.clip((d - margin) / self.overlap, 0, 1))
+        if not hi_edge:
+            r = np.minimum(r, np.clip((d[::-1] - margin) / self.overlap, 0, 1))
+        return r
+
+    def __call__(self, image, progress=None):
+        """Enhanced ``[H, W, 3]`` float32 of ``image`` (float32 in [0, 1] or uint8)."""
+        if image.dtype == np.uint8:
+            image = image.astype(np.float32) / 255.0
+        h, w = image.shape[:2]
+        self.set_statistics(image)
+        out = np.zeros((h, w, 3), np.float32)
+        weight = np.zeros((h, w, 1), np.float32)
+        tiles = self.tiles(h, w)
+        for i, (y0, y1, x0, x1) in enumerate(tiles):
+            y = self._run_twin(tf.constant(image[None, y0:y1, x0:x1])).numpy()[0]
+            wy = self._ramp(y1 - y0, y0 == 0, y1 == h)
+            wx = self._ramp(x1 - x0, x0 == 0, x1 == w)
+            wt = (wy[:, None] * wx[None, :])[..., None]
+            out[y0:y1, x0:x1] += y * wt
+            weight[y0:y1, x0:x1] += wt
+            if progress:
+                progress(i + 1, len(tiles))
+        return out / weight

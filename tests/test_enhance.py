@@ -1,0 +1,119 @@
+"""pirm-enhance: tiling with image-wide statistics, batches with bad files, memory."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import pirm_enhance as pe
+from pirm_enhance.data.synthetic import synthetic_photo
+from pirm_enhance.scoring.metrics import psnr
+from pirm_enhance.tiling import TiledModel
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _zoo_model(arch):
+    """The official weights where they can be found (image statistics matter), else random."""
+    for name in pe.list_pretrained(arch):
+        try:
+            return pe.load_model(name)
+        except pe.WeightsUnavailable:
+            continue
+    keras.utils.set_random_seed(0)
+    return pe.build_model(arch)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("arch", pe.list_models())
+def test_tiled_equals_whole_image_at_720p(arch):
+    model = _zoo_model(arch)
+    image = synthetic_photo(720, 1280, seed=11)
+    whole = np.asarray(model(image[None]))[0]
+    tiled = TiledModel(model, tile=512, overlap=64)(image)
+    assert psnr(np.clip(tiled, 0, 1), np.clip(whole, 0, 1)) >= 40.0
+
+
+def test_tiles_cover_the_image_and_statistics_are_image_wide():
+    model = pe.build_model("ppcn_student")
+    rng = np.random.default_rng(0)
+    for w in model.weights:  # strong weights, so that the statistics visibly matter
+        w.assign(w.numpy() + rng.normal(0, 0.3, w.shape).astype("float32"))
+    tm = TiledModel(model, tile=256, overlap=64)
+    cover = np.zeros((300, 421), int)
+    for y0, y1, x0, x1 in tm.tiles(300, 421):
+        assert y0 % 32 == 0 and x0 % 32 == 0
+        cover[y0:y1, x0:x1] += 1
+    assert cover.min() >= 1
+    # a bright region far away changes the image statistics, hence a distant tile's output
+    img = synthetic_photo(300, 421, seed=1)
+    brighter = img.copy()
+    brighter[:, 300:] = 1.0
+    a, b = tm(img), tm(brighter)
+    assert np.abs(a[:64, :64] - b[:64, :64]).max() > 1e-3
+    assert psnr(np.clip(a, 0, 1), np.clip(np.asarray(model(img[None]))[0], 0, 1)) > 40
+
+
+def _write_inputs(folder):
+    folder.mkdir()
+    Image.fromarray(np.uint8(synthetic_photo(90, 130, seed=1) * 255)).save(folder / "a.jpg")
+    Image.fromarray(np.uint8(synthetic_photo(70, 50, seed=2) * 255)[..., 0]).save(folder / "b_gray.png")
+    (folder / "c_corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 broken")
+    rgba = np.concatenate([np.uint8(synthetic_photo(40, 40, seed=3) * 255), np.full((40, 40, 1), 128, np.uint8)], -1)
+    Image.fromarray(rgba, "RGBA").save(folder / "d_alpha.png")
+
+
+def test_batch_goes_on_past_a_corrupt_file_and_exits_nonzero(tmp_path):
+    model = pe.build_model("ppcn_student")
+    model.save(tmp_path / "m.keras")
+    _write_inputs(tmp_path / "in")
+    proc = subprocess.run([sys.executable, "-m", "pirm_enhance.cli.enhance", str(tmp_path / "in"),
+                           "-o", str(tmp_path / "out"), "--model", str(tmp_path / "m.keras"), "--compare"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1
+    assert "c_corrupt.jpg" in proc.stderr and "Traceback" not in proc.stderr
+    out = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert out == ["a.jpg", "a_compare.png", "b_gray.png", "b_gray_compare.png", "d_alpha.png",
+                   "d_alpha_compare.png"]
+    with Image.open(tmp_path / "out" / "d_alpha.png") as im:
+        assert im.mode == "RGBA"
+
+
+def test_enhance_api_and_frozen_graph_model(tmp_path):
+    model = pe.build_model("ppcn_student")
+    img = synthetic_photo(64, 96, seed=4)
+    out = pe.enhance(model, img)
+    np.testing.assert_allclose(out, np.asarray(model(img[None]))[0], atol=1e-5)
+    pe.export(model, tmp_path / "m.pb", format="pb", allow_rule_violations=True)
+    np.testing.assert_allclose(pe.enhance(str(tmp_path / "m.pb"), img), out, atol=1e-4)
+
+
+MEMORY_SCRIPT = r"""
+import resource, sys, time
+import numpy as np
+import pirm_enhance as pe
+from pirm_enhance.tiling import TiledModel
+from pirm_enhance.data.synthetic import synthetic_photo
+model = pe.build_model("dped_resnet_12_64")
+image = np.tile(synthetic_photo(500, 500, seed=0), (6, 8, 1))  # 3000 x 4000
+start = time.time()
+out = TiledModel(model, tile=512, overlap=64)(image)
+assert out.shape == (3000, 4000, 3)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, time.time() - start)
+"""
+
+
+@pytest.mark.heavy
+def test_12_megapixel_photo_stays_under_2gb_peak_rss():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True,
+                          timeout=1200, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    peak, seconds = proc.stdout.split()[-2:]
+    print(f"dped_resnet_12_64 4000x3000 tiled: peak RSS {int(peak) / 2**30:.2f} GiB, {float(seconds):.0f} s")
+    assert int(peak) < 2 * 2**30
