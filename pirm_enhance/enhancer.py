@@ -55,19 +55,9 @@ class Enhancer:
             return self.runner(rgb[None])[0]
         log.warning("%s is not a Keras model: tiles use their own statistics (seams possible); "
                     "use the .keras model for image-wide statistics", self.name)
-        from pirm_enhance.tiling import TiledModel
+        from pirm_enhance.tiling import blend_tiles
 
-        out = np.zeros_like(rgb)
-        weight = np.zeros(rgb.shape[:2] + (1,), np.float32)
-        helper = TiledModel.__new__(TiledModel)
-        helper.tile, helper.overlap = self.tile, self.overlap
-        for y0, y1, x0, x1 in TiledModel.tiles(helper, h, w):
-            y = self.runner(rgb[None, y0:y1, x0:x1])[0]
-            wt = (TiledModel._ramp(helper, y1 - y0, y0 == 0, y1 == h)[:, None]
-                  * TiledModel._ramp(helper, x1 - x0, x0 == 0, x1 == w)[None, :])[..., None]
-            out[y0:y1, x0:x1] += y * wt
-            weight[y0:y1, x0:x1] += wt
-        return out / weight
+        return blend_tiles(lambda crop: self.runner(crop[None])[0], rgb, self.tile, self.overlap, progress)
 
 
 def enhance(model, image, **kwargs):

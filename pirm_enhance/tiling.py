@@ -79,6 +79,54 @@ class FixedGlobalMean(_Fixed):
         return (input_shape[0], input_shape[-1])
 
 
+def tile_spans(height, width, tile, overlap):
+    """``[(y0, y1, x0, x1)]`` of overlapping tiles covering an image; starts are
+    multiples of 32 (the zoo's largest stride), so the last tile along an axis
+    may be up to 31 pixels longer than ``tile``."""
+    step = tile - 2 * overlap
+
+    def spans(n):
+        if n <= tile:
+            return [(0, n)]
+        starts = sorted({(s // TILE_ALIGN) * TILE_ALIGN for s in range(0, n - tile, step)}
+                        | {((n - tile) // TILE_ALIGN) * TILE_ALIGN})
+        return [(s, n if s == starts[-1] else s + tile) for s in starts]
+
+    return [(y0, y1, x0, x1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
+
+
+def blend_ramp(length, lo_edge, hi_edge, overlap):
+    """Blend weights along one tile axis. Next to an inner tile edge the outer
+    ``overlap / 2`` pixels (where zero padding reaches) get weight 0, then the
+    weight rises linearly over ``overlap`` pixels; neighbouring tiles overlap by
+    ``2 * overlap``, so their ramps are complementary and sum to 1."""
+    d = np.arange(length, dtype=np.float32) + 0.5
+    margin = overlap / 2
+    r = np.ones(length, np.float32)
+    if not lo_edge:
+        r = np.minimum(r, np.clip((d - margin) / overlap, 0, 1))
+    if not hi_edge:
+        r = np.minimum(r, np.clip((d[::-1] - margin) / overlap, 0, 1))
+    return r
+
+
+def blend_tiles(run, image, tile, overlap, progress=None):
+    """``run(crop [h, w, 3]) -> [h, w, 3]`` over the tiles of ``image``, blended."""
+    h, w = image.shape[:2]
+    out = np.zeros((h, w, 3), np.float32)
+    weight = np.zeros((h, w, 1), np.float32)
+    tiles = tile_spans(h, w, tile, overlap)
+    for i, (y0, y1, x0, x1) in enumerate(tiles):
+        y = run(image[y0:y1, x0:x1])
+        wt = (blend_ramp(y1 - y0, y0 == 0, y1 == h, overlap)[:, None]
+              * blend_ramp(x1 - x0, x0 == 0, x1 == w, overlap)[None, :])[..., None]
+        out[y0:y1, x0:x1] += y * wt
+        weight[y0:y1, x0:x1] += wt
+        if progress:
+            progress(i + 1, len(tiles))
+    return out / weight
+
+
 _REPLACE = {zoo_layers.InstanceNorm: FixedInstanceNorm, zoo_layers.AdjustContrast: FixedAdjustContrast,
             keras.layers.GlobalAveragePooling2D: FixedGlobalMean}
 
@@ -141,50 +189,12 @@ class TiledModel:
                 twin_layer.var.assign(tf.reduce_mean(tf.square(x - mean), axis=[1, 2])[0])
 
     def tiles(self, height, width):
-        """``[(y0, y1, x0, x1)]`` of overlapping tiles covering the image; starts are
-        multiples of 32 (the zoo's largest stride), so the last tile may be up to 31
-        pixels longer than ``tile``."""
-        step = self.tile - 2 * self.overlap
-
-        def spans(n):
-            if n <= self.tile:
-                return [(0, n)]
-            starts = sorted({(s // TILE_ALIGN) * TILE_ALIGN for s in range(0, n - self.tile, step)}
-                            | {((n - self.tile) // TILE_ALIGN) * TILE_ALIGN})
-            return [(s, n if s == starts[-1] else s + self.tile) for s in starts]
-
-        return [(y0, y1, x0, x1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
-
-    def _ramp(self, length, lo_edge, hi_edge):
-        """Blend weights along one tile axis. Next to an inner tile edge the outer
-        ``overlap / 2`` pixels (where zero padding reaches) get weight 0, then the
-        weight rises linearly over ``overlap`` pixels; neighbouring tiles overlap by
-        ``2 * overlap``, so their ramps are complementary and sum to 1."""
-        d = np.arange(length, dtype=np.float32) + 0.5
-        margin = self.overlap / 2
-        r = np.ones(length, np.float32)
-        if not lo_edge:
-            r = np.minimum(r, np.clip((d - margin) / self.overlap, 0, 1))
-        if not hi_edge:
-            r = np.minimum(r, np.clip((d[::-1] - margin) / self.overlap, 0, 1))
-        return r
+        return tile_spans(height, width, self.tile, self.overlap)
 
     def __call__(self, image, progress=None):
         """Enhanced ``[H, W, 3]`` float32 of ``image`` (float32 in [0, 1] or uint8)."""
         if image.dtype == np.uint8:
             image = image.astype(np.float32) / 255.0
-        h, w = image.shape[:2]
         self.set_statistics(image)
-        out = np.zeros((h, w, 3), np.float32)
-        weight = np.zeros((h, w, 1), np.float32)
-        tiles = self.tiles(h, w)
-        for i, (y0, y1, x0, x1) in enumerate(tiles):
-            y = self._run_twin(tf.constant(image[None, y0:y1, x0:x1])).numpy()[0]
-            wy = self._ramp(y1 - y0, y0 == 0, y1 == h)
-            wx = self._ramp(x1 - x0, x0 == 0, x1 == w)
-            wt = (wy[:, None] * wx[None, :])[..., None]
-            out[y0:y1, x0:x1] += y * wt
-            weight[y0:y1, x0:x1] += wt
-            if progress:
-                progress(i + 1, len(tiles))
-        return out / weight
+        return blend_tiles(lambda crop: self._run_twin(tf.constant(crop[None])).numpy()[0],
+                           image, self.tile, self.overlap, progress)

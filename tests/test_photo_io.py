@@ -75,14 +75,14 @@ def test_corrupt_truncated_and_huge_files_get_one_line(tmp_path):
 
 
 def test_writes_are_atomic(tmp_path, monkeypatch):
-    from pirm_enhance.data import photo_io
+    from pirm_enhance.data import io as image_io
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
     target = tmp_path / "o.png"
     target.write_bytes(b"previous")
-    monkeypatch.setattr(photo_io.os, "replace", boom)
+    monkeypatch.setattr(image_io.os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
         write_photo(target, synthetic_photo(20, 20))
     assert target.read_bytes() == b"previous"

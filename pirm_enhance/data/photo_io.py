@@ -14,15 +14,13 @@
 
 import dataclasses
 import io
-import os
 import pathlib
-import tempfile
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pirm_enhance.data.io import ImageError
+from pirm_enhance.data.io import ImageError, write_atomic
 
 DEFAULT_MAX_PIXELS = 100_000_000
 _ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
@@ -135,20 +133,6 @@ def _read_png16(path, orientation, exif, icc):
     return Photo(np.ascontiguousarray(color), alpha, 16, f"PNG16/{channels}ch", _exif_bytes(exif), icc, tuple(notes))
 
 
-def _atomic_bytes(path, data):
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def encode_photo(rgb, fmt, alpha=None, bits=8, quality=95, exif=b"", icc_profile=None):
     """Encoded bytes of an enhanced photo; ``fmt`` is ``jpeg``, ``png`` or ``webp``."""
     rgb = np.clip(np.asarray(rgb, np.float32), 0, 1)
@@ -192,5 +176,5 @@ def write_photo(path, rgb, photo=None, quality=95, keep_metadata=True):
     bits = photo.bits if fmt == "png" else 8
     data = encode_photo(rgb, fmt, photo.alpha if fmt != "jpeg" else None, bits, quality,
                         photo.exif if keep_metadata else b"", photo.icc_profile if keep_metadata else None)
-    _atomic_bytes(path, data)
+    write_atomic(path, data)
     return notes
