@@ -24,7 +24,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 class Enhancer:
     """A loaded model ready for photos: ``Enhancer("default")(rgb) -> rgb``."""
 
-    def __init__(self, model="default", tile=512, overlap=64, stats_pixels=1280 * 736, whole_pixels=2_000_000):
+    def __init__(self, model="default", tile=512, overlap=64, stats_pixels=500_000, whole_pixels=2_000_000):
         import keras
 
         from pirm_enhance.runners import make_runner

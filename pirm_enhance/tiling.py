@@ -138,14 +138,20 @@ def _stat_layers(model):
 class TiledModel:
     """``TiledModel(model)(image)``: enhance an ``[H, W, 3]`` float32 image in tiles."""
 
-    def __init__(self, model, tile=512, overlap=64, stats_pixels=1280 * 736):
+    def __init__(self, model, tile=512, overlap=64, stats_pixels=500_000):
         if tile % TILE_ALIGN or overlap % TILE_ALIGN or overlap * 2 >= tile:
             raise ValueError(f"tile and overlap must be multiples of {TILE_ALIGN}, overlap < tile / 2")
         self.model, self.tile, self.overlap, self.stats_pixels = model, tile, overlap, stats_pixels
         self.stat_layers = _stat_layers(model)
-        probe_outputs = [l.input for l in self.stat_layers]
-        self.probe = tf.function(keras.Model(model.inputs, probe_outputs) if probe_outputs else None,
-                                 reduce_retracing=True) if probe_outputs else None
+        # the probe reduces each statistics layer's input to its moments inside the
+        # graph, so that no full-size feature map outlives its layer
+        probe_outputs = []
+        for layer in self.stat_layers:
+            mean = ops.mean(layer.input, axis=(1, 2))
+            var = ops.mean(ops.square(layer.input - mean[:, None, None, :]), axis=(1, 2))
+            probe_outputs += [mean, var]
+        self.probe = (tf.function(keras.Model(model.inputs, probe_outputs), reduce_retracing=True)
+                      if probe_outputs else None)
 
         def clone(layer):
             cls = _REPLACE.get(type(layer), type(layer))
@@ -178,15 +184,12 @@ class TiledModel:
         if self.probe is None:
             return
         small = self.statistics_image(image)[None].astype(np.float32)
-        inputs = self.probe(tf.constant(small))
-        if not isinstance(inputs, (list, tuple)):
-            inputs = [inputs]
-        for layer, x in zip(self.stat_layers, inputs):
+        moments = self.probe(tf.constant(small))
+        for i, layer in enumerate(self.stat_layers):
             twin_layer = self.twin_layers[layer.name]
-            mean = tf.reduce_mean(x, axis=[1, 2])[0]
-            twin_layer.mean.assign(mean)
+            twin_layer.mean.assign(moments[2 * i][0])
             if isinstance(twin_layer, FixedInstanceNorm):
-                twin_layer.var.assign(tf.reduce_mean(tf.square(x - mean), axis=[1, 2])[0])
+                twin_layer.var.assign(moments[2 * i + 1][0])
 
     def tiles(self, height, width):
         return tile_spans(height, width, self.tile, self.overlap)
