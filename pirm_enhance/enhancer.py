@@ -25,6 +25,7 @@ class Enhancer:
     """A loaded model ready for photos: ``Enhancer("default")(rgb) -> rgb``."""
 
     def __init__(self, model="default", tile=512, overlap=64, stats_pixels=500_000, whole_pixels=2_000_000):
+        """``stats_pixels``: resolution of the statistics pass for photos over 1280x736."""
         import keras
 
         from pirm_enhance.runners import make_runner

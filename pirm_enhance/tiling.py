@@ -5,9 +5,9 @@ norms (per-channel mean/variance), PPCN's contrast step (per-channel mean)
 and RSGUNet's global feature (mean of its deepest features). Running tiles
 naively would give each tile its own statistics and visible seams. Here:
 
-1. a *statistics pass* runs the model once on the whole image, downscaled so
-   that it has at most ``stats_pixels`` pixels (an image that small is used
-   as it is, so the statistics are exact), and records the input moments of
+1. a *statistics pass* runs the model once on the whole image (as it is up to
+   ``exact_pixels``, so 1280x720 statistics are exact; larger photos are
+   area-downscaled to ``stats_pixels``) and records the input moments of
    every statistics layer;
 2. a *fixed-statistics twin* of the model (same weights, those layers reading
    the recorded moments) runs on overlapping tiles aligned to 32 pixels (the
@@ -138,10 +138,11 @@ def _stat_layers(model):
 class TiledModel:
     """``TiledModel(model)(image)``: enhance an ``[H, W, 3]`` float32 image in tiles."""
 
-    def __init__(self, model, tile=512, overlap=64, stats_pixels=500_000):
+    def __init__(self, model, tile=512, overlap=64, stats_pixels=500_000, exact_pixels=1280 * 736):
         if tile % TILE_ALIGN or overlap % TILE_ALIGN or overlap * 2 >= tile:
             raise ValueError(f"tile and overlap must be multiples of {TILE_ALIGN}, overlap < tile / 2")
-        self.model, self.tile, self.overlap, self.stats_pixels = model, tile, overlap, stats_pixels
+        self.model, self.tile, self.overlap = model, tile, overlap
+        self.stats_pixels, self.exact_pixels = stats_pixels, exact_pixels
         self.stat_layers = _stat_layers(model)
         # the probe reduces each statistics layer's input to its moments inside the
         # graph, so that no full-size feature map outlives its layer
@@ -171,9 +172,11 @@ class TiledModel:
         self._run_twin = tf.function(lambda x: self.twin(x, training=False), reduce_retracing=True)
 
     def statistics_image(self, image):
-        """The image the statistics are taken on: ``image`` itself, or an area-downscaled copy."""
+        """The image the statistics are taken on: ``image`` itself up to ``exact_pixels``
+        (the challenge's 1280x720 included: exact whole-image statistics), beyond that
+        an area-downscaled copy of ``stats_pixels`` pixels (memory stays bounded)."""
         h, w = image.shape[:2]
-        if h * w <= self.stats_pixels:
+        if h * w <= max(self.exact_pixels, self.stats_pixels):
             return image
         f = math.sqrt(self.stats_pixels / (h * w))
         size = (max(1, int(h * f)), max(1, int(w * f)))
