@@ -50,12 +50,13 @@ def main():
 
     quiet_tensorflow()
     import pirm_enhance as pe
+    from pirm_enhance.data.io import read_float, write_png
     from pirm_enhance.data.synthetic import synthetic_photo
     from pirm_enhance.enhancer import Enhancer, enhance_files
     from pirm_enhance.runners import make_runner
     from pirm_enhance.scoring import challenge_scores
     from pirm_enhance.scoring.runtime import hd_runtime
-    from pirm_enhance.scoring.score import baseline_runner, format_table, hd_images
+    from pirm_enhance.scoring.score import baseline_runner, format_table, hd_files, ram_of
     from pirm_enhance.scoring.validation import DataMissing, fidelity, track_b_pairs
 
     out = ROOT / "out" / "demo"
@@ -78,10 +79,13 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         try:
             pairs, where = track_b_pairs(), "the 400 PIRM validation pairs"
-            images = hd_images("B")
+            hd = hd_files("B")
         except DataMissing:
             pairs, where = held_out_pairs(pathlib.Path(tmp)), "held-out synthetic pairs (no PIRM data here)"
-            images = [synthetic_photo(720, 1280, seed=i)[None] for i in range(4)]
+            hd = [pathlib.Path(tmp) / f"hd_{i}.png" for i in range(4)]
+            for i, path in enumerate(hd):
+                write_png(path, synthetic_photo(720, 1280, seed=i))
+        images = [read_float(path)[None] for path in hd]
         rows = []
         for label, runner in runners.items():
             row = {"submission": label, "kind": runner.kind,
@@ -89,10 +93,12 @@ def main():
             rows.append(row)
         baseline = baseline_runner("B")
         times = hd_runtime({"__baseline__": baseline, **runners}, images)
-        base = times.pop("__baseline__")
+        ram = ram_of({"__baseline__": baseline, **runners}, hd[0], tmp)
+        base = {**times.pop("__baseline__"), "ram_bytes": ram["__baseline__"]}
         for row in rows:
             t = times[row["submission"]]
-            row.update(time_ms=t["time_ms"], ram_bytes=t["ram_bytes"], speed_vs_srcnn=base["time_ms"] / t["time_ms"],
+            row.update(time_ms=t["time_ms"], ram_bytes=ram[row["submission"]],
+                       speed_vs_srcnn=base["time_ms"] / t["time_ms"],
                        scores=challenge_scores(row["psnr"], row["ms_ssim"], t["time_ms"], base["time_ms"]))
     table = {"track": "B", "perceptual": "ms_ssim", "data": where,
              "baseline": {"name": "srcnn", "weights": baseline.weights, **base}, "rows": rows}

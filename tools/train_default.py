@@ -23,12 +23,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RECIPE = "ppcn_teacher"
-OVERRIDES = {"contextual": 0.0, "lr": 1e-3, "lr_decay_every": 750, "lr_decay": 0.3}
+OVERRIDES = {"contextual": 0.0, "texture": 0.0, "lr": 1e-3, "lr_decay_every": 1000, "lr_decay": 0.5}
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--workdir", default="runs/default")
     p.add_argument("--out", default=str(ROOT / "models"))

@@ -14,7 +14,6 @@ import pathlib
 import numpy as np
 
 from pirm_enhance.data.synthetic import synthetic_photo
-from pirm_enhance.scoring.resources import peak_rss_growth
 
 MAX_BYTES = 100 * 1000 * 1000
 MAX_RAM_BYTES = int(3.5 * 1024 ** 3)
@@ -63,8 +62,15 @@ def check_export(model, runner, path, quantization="float32", clip=False,
         problems.append(f"output spans [{report['output_min']:.3f}, {report['output_max']:.3f}] "
                         "(rule: [0, 1]; export with clip=True / --clip)")
     if measure_ram:
-        hd = synthetic_photo(720, 1280, seed=seed + 2)[None]
-        _, ram = peak_rss_growth(runner, hd)
+        import tempfile
+
+        from pirm_enhance.data.io import write_png
+        from pirm_enhance.scoring.ram_probe import in_subprocess
+
+        with tempfile.TemporaryDirectory() as tmp:
+            hd = pathlib.Path(tmp) / "hd.png"
+            write_png(hd, synthetic_photo(720, 1280, seed=seed + 2))
+            ram = in_subprocess(path, hd)  # a fresh process: nothing else in its heap
         report["ram_1280x720_bytes"] = ram
         if ram is not None and ram > MAX_RAM_BYTES:
             problems.append(f"{ram / 1024 ** 3:.2f} GB of RAM at 1280x720 (rule: at most 3.5 GB)")

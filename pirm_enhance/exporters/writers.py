@@ -134,7 +134,7 @@ def write(model, path, format, quantization="float32", calibration=None, clip=Fa
 
 
 def export(model, path, format="pb", quantization="float32", calibration_images=None,
-           clip=False, check=True, allow_rule_violations=False, progress=None):
+           clip=False, check=True, allow_rule_violations=False, measure_ram=True):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -142,7 +142,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     calibrated on ``calibration_images`` or on synthetic photos) or ``onnx``.
     ``clip`` appends ``clip_by_value(0, 1)`` to the graph. Returns the check
     report (see :func:`pirm_enhance.exporters.checks.check_export`); a broken rule
-    raises :class:`RuleViolation` unless ``allow_rule_violations``.
+    raises :class:`RuleViolation` unless ``allow_rule_violations``. ``measure_ram``
+    runs the file on a 1280x720 image in a fresh process (a few seconds).
     """
     from pirm_enhance.exporters.checks import check_export
     from pirm_enhance.runners import make_runner
@@ -159,7 +160,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     if check:
         try:
             report.update(check_export(model, make_runner(path), path, report["quantization"],
-                                       clip=clip, allow_rule_violations=allow_rule_violations))
+                                       clip=clip, allow_rule_violations=allow_rule_violations,
+                                       measure_ram=measure_ram))
         except Exception:
             # a file that failed its checks is not left where a submission is expected
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)

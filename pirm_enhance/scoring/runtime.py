@@ -11,7 +11,6 @@ import statistics
 import time
 
 from pirm_enhance.progress import Progress
-from pirm_enhance.scoring.resources import peak_rss_growth
 
 
 def _timed(runner, image):
@@ -21,29 +20,21 @@ def _timed(runner, image):
 
 
 def hd_runtime(runners, images, rounds=1, progress=True):
-    """``{name: {"time_ms", "ram_bytes", "rounds_ms"}}`` for each runner in ``runners`` (a dict).
+    """``{name: {"time_ms", "rounds_ms"}}`` for each runner in ``runners`` (a dict).
 
-    ``images``: four ``[1, H, W, 3]`` arrays. RAM is the peak resident-memory
-    growth while the first image is processed (the cold run, when the runner
-    allocates its buffers; later runs reuse them).
+    ``images``: four ``[1, H, W, 3]`` arrays. (RAM is measured apart, in a
+    fresh process: :mod:`pirm_enhance.scoring.ram_probe`.)
     """
     if len(images) < 4:
         raise ValueError(f"the protocol needs 4 HD images, got {len(images)}")
     per_round = {name: [] for name in runners}
-    ram = {}
     steps = [(r, i) for r in range(rounds) for i in range(4)]
     for r, i in Progress(steps, "timing at 1280x720", enabled=progress):
         if i == 0:
             times = {name: [] for name in runners}
         for name, runner in runners.items():
-            if r == 0 and i == 0:
-                elapsed = time.perf_counter()
-                _, ram[name] = peak_rss_growth(runner, images[i])
-                times[name].append(time.perf_counter() - elapsed)
-            else:
-                times[name].append(_timed(runner, images[i]))
+            times[name].append(_timed(runner, images[i]))
         if i == 3:
             for name in runners:
                 per_round[name].append(1000 * (times[name][2] + times[name][3]) / 2)
-    return {name: {"time_ms": statistics.median(ms), "rounds_ms": ms, "ram_bytes": ram.get(name)}
-            for name, ms in per_round.items()}
+    return {name: {"time_ms": statistics.median(ms), "rounds_ms": ms} for name, ms in per_round.items()}

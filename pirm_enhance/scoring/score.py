@@ -43,13 +43,36 @@ def baseline_runner(track="B"):
     return runner
 
 
-def hd_images(track="B", data_dir=None):
+def hd_files(track="B", data_dir=None):
     folder = data_root(data_dir) / ("dped" if track == "B" else "div2k") / "HD_res"
     files = [folder / f"{i}.png" for i in range(4)]
     missing = [str(f) for f in files if not f.exists()]
     if missing:
         raise DataMissing(f"the runtime protocol needs {folder}/0..3.png; missing {missing}")
-    return [read_float(f)[None] for f in files]
+    return files
+
+
+def hd_images(track="B", data_dir=None):
+    return [read_float(f)[None] for f in hd_files(track, data_dir)]
+
+
+def ram_of(runners, image_path, workdir):
+    """Peak RSS growth of each runner on one HD image, each in a fresh process."""
+    from pirm_enhance.scoring.ram_probe import in_subprocess
+
+    out = {}
+    for key, runner in runners.items():
+        path = getattr(runner, "source", None)
+        if path is None or not pathlib.Path(path).exists():
+            path = None
+            if hasattr(runner, "model"):
+                path = pathlib.Path(workdir) / f"ram_{key.strip('_')}.keras"
+                runner.model.save(path)
+            elif isinstance(runner, FrozenGraphRunner):
+                path = pathlib.Path(workdir) / f"ram_{key.strip('_')}.pb"
+                path.write_bytes(runner.graph.as_graph_def().SerializeToString())
+        out[key] = in_subprocess(path, image_path) if path is not None else None
+    return out
 
 
 def expand(submission, variants, workdir, progress=True):
@@ -75,14 +98,15 @@ def expand(submission, variants, workdir, progress=True):
 
 
 def score(submissions, track="B", data_dir=None, mos=None, variants=("keras",), rounds=1,
-          timing=True, infinite="exclude", progress=True):
+          timing=True, infinite="exclude", progress=True, measure_ram=True):
     """Score one or several submissions in one run; returns a dict with one row each.
 
     ``submissions``: paths (``.pb``, SavedModel folder, ``.tflite``, ``.onnx``,
     ``.keras``), pretrained names or runners. ``variants`` applies to zoo names
     and ``.keras`` files (``keras``, ``pb``, ``tflite``, ``tflite_int8``, ...).
     ``mos``: the mean opinion score of the (single) submission, which switches
-    the perceptual term to the final Track B ranking's MOS form.
+    the perceptual term to the final Track B ranking's MOS form. RAM (peak RSS
+    growth on one HD image) is measured for each model in a fresh process.
     """
     if isinstance(submissions, (str, pathlib.Path)) or hasattr(submissions, "kind"):
         submissions = [submissions]
@@ -121,11 +145,13 @@ def score(submissions, track="B", data_dir=None, mos=None, variants=("keras",), 
             runners = {"__baseline__": baseline}
             runners.update({f"{i}": r for i, (_, r, _) in enumerate(entries)})
             times = hd_runtime(runners, images, rounds=rounds, progress=progress)
+            ram = ram_of(runners, hd_files(track, root)[0], workdir) if measure_ram else {}
             base = times.pop("__baseline__")
-            result["baseline"] = {"name": "srcnn", "weights": baseline.weights, **base}
+            result["baseline"] = {"name": "srcnn", "weights": baseline.weights, **base,
+                                  "ram_bytes": ram.get("__baseline__")}
             for i, row in enumerate(rows):
                 t = times[str(i)]
-                row.update(time_ms=t["time_ms"], ram_bytes=t["ram_bytes"],
+                row.update(time_ms=t["time_ms"], ram_bytes=ram.get(str(i)),
                            speed_vs_srcnn=base["time_ms"] / t["time_ms"])
                 perceptual, kind = (mos, "mos") if mos is not None else (row["ms_ssim"], "ms_ssim")
                 row["scores"] = challenge_scores(row["psnr"], perceptual, t["time_ms"], base["time_ms"],
