@@ -44,8 +44,7 @@ def _available_pretrained(track):
 
     names = []
     for name in list_pretrained():
-        entry = pretrained.get_entry(name)
-        if (track == "B") != name.endswith("_div2k"):
+        if (track == "B") == name.endswith("_div2k"):  # Track A models are the DIV2K ones
             continue
         try:
             pretrained.resolve(name)
@@ -53,7 +52,6 @@ def _available_pretrained(track):
             print(f"skipping {name}: {err}", file=sys.stderr)
             continue
         names.append(name)
-        del entry
     return names
 
 
