@@ -13,12 +13,14 @@ If all three fail the error names the file, its URL and the variables to set.
 There is no fallback to random weights.
 """
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 
 from pirm_enhance.registry import unknown
@@ -92,9 +94,11 @@ def _download(entry, spec, target_dir):
     errors = []
     for url in spec["urls"]:
         try:
-            path = keras.utils.get_file(
-                fname=spec["name"], origin=url, file_hash=spec["sha256"],
-                cache_dir=str(target_dir.parent.parent), cache_subdir=f"weights/{entry['name']}")
+            # get_file prints its progress on stdout; keep stdout for results (pirm-score --json)
+            with contextlib.redirect_stdout(sys.stderr):
+                path = keras.utils.get_file(
+                    fname=spec["name"], origin=url, file_hash=spec["sha256"],
+                    cache_dir=str(target_dir.parent.parent), cache_subdir=f"weights/{entry['name']}")
         except Exception as err:  # network errors come in many types
             errors.append(f"{url}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
             partial = target_dir / spec["name"]
