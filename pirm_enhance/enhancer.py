@@ -121,8 +121,7 @@ def enhance_files(inputs, outdir, model="default", output_format=None, quality=9
             if ext not in ("jpg", "png", "webp"):
                 ext = "png"
             target = outdir / f"{path.stem}{suffix}.{ext}"
-            tiles_seen = []
-            out = enhancer(photo.rgb, progress=lambda i, n: tiles_seen.append(i))
+            out = enhancer(photo.rgb)
             notes = list(photo.notes) + write_photo(target, out, photo, quality=quality, keep_metadata=keep_metadata)
             if compare:
                 write_png(outdir / f"{path.stem}{suffix}_compare.png", _side_by_side(photo.rgb, out))

@@ -242,17 +242,15 @@ def make_runner(submission, name=None):
     suffix = path.suffix.lower()
     if path.is_dir():
         return SavedModelRunner(path, name=name)
+    if suffix in (".tflite", ".keras") and not path.is_file():
+        raise SubmissionError(f"{path}: no such file")
     if suffix == ".pb":
         return FrozenGraphRunner(path, name=name)
     if suffix == ".tflite":
-        if not path.is_file():
-            raise SubmissionError(f"{path}: no such file")
         return TFLiteRunner(path, name=name)
     if suffix == ".onnx":
         return OnnxRunner(path, name=name)
     if suffix == ".keras":
-        if not path.is_file():
-            raise SubmissionError(f"{path}: no such file")
         try:
             model = keras.saving.load_model(path)
         except Exception as err:

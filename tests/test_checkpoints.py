@@ -65,14 +65,14 @@ def test_a_failed_import_leaves_weights_untouched(tmp_path, rng):
         np.testing.assert_array_equal(b, w.numpy())
 
 
-def _present(entry, weights_dir):
+def _present(entry):
     return all(pretrained._find_local(spec) for spec in entry["files"])
 
 
 @pytest.mark.parametrize("name", pe.list_pretrained())
 def test_every_official_checkpoint_present_imports(name, weights_dir, rng):
     entry = pretrained.get_entry(name)
-    if not _present(entry, weights_dir):
+    if not _present(entry):
         pytest.skip(f"{name}: its files are not under PIRM_WEIGHTS_DIR (upstream only)")
     model = pe.load_model(name)
     x = rng.random((1, 32, 48, 3), dtype=np.float32)

@@ -77,7 +77,7 @@ def read_photo(path, max_pixels=DEFAULT_MAX_PIXELS):
             if im.format == "PNG" and _png_bit_depth(path) == 16:
                 return _read_png16(path, orientation, exif, icc)
             im.load()
-        except ImageError:
+        except ImageError:  # already one clear line (16-bit PNG path)
             raise
         except Exception as err:
             raise ImageError(f"{path}: corrupt or truncated image ({str(err).splitlines()[0]})") from None

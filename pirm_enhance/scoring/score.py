@@ -75,7 +75,7 @@ def ram_of(runners, image_path, workdir):
     return out
 
 
-def expand(submission, variants, workdir, progress=True):
+def expand(submission, variants, workdir):
     """``[(label, runner, export_report)]``: files run as they are; zoo names and .keras
     files once per requested variant (exported into ``workdir``)."""
     path = pathlib.Path(str(submission))
@@ -126,7 +126,7 @@ def score(submissions, track="B", data_dir=None, mos=None, variants=("keras",), 
     with tempfile.TemporaryDirectory(prefix="pirm_score_") as workdir:
         entries = []
         for sub in submissions:
-            entries.extend(expand(sub, variants, workdir, progress))
+            entries.extend(expand(sub, variants, workdir))
         rows = []
         for label, runner, report in entries:
             if track == "B":
