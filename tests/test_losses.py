@@ -123,7 +123,15 @@ def test_contextual_loss(pair):
     perm = f.reshape(2, 81, 16)[:, rng.permutation(81)].reshape(2, 9, 9, 16)
     assert float(losses.contextual_loss(f, perm)) < 1e-3
     big = rng.normal(size=(1, 70, 70, 4)).astype(np.float32)
-    assert np.isfinite(float(losses.contextual_loss(big, big * 0.5 + 0.1, seed=[1, 2])))
+    sampled = float(losses.contextual_loss(big, big * 0.5 + 0.1, seed=[1, 2]))
+    assert np.isfinite(sampled)
+    assert float(losses.contextual_loss(big, big * 0.5 + 0.1, seed=[1, 2])) == sampled  # seeded
+    # the sampling also compiles with XLA (jit_compile=True training), same positions
+    jitted = tf.function(lambda a, b: losses.contextual_loss(a, b, seed=[1, 2]), jit_compile=True)
+    assert float(jitted(big, big * 0.5 + 0.1)) == pytest.approx(sampled, rel=1e-4)
+    dynamic = tf.function(lambda a, b: losses.contextual_loss(a, b, seed=[1, 2]),
+                          input_signature=[tf.TensorSpec([None, None, None, 4])] * 2)
+    assert float(dynamic(big, big * 0.5 + 0.1)) == pytest.approx(sampled, rel=1e-4)
 
 
 def test_kd_loss():

@@ -55,16 +55,21 @@ def main(argv=None):
             trainer = EnhancerTrainer(gen, rec, discriminator=disc, teacher=teacher, vgg=vgg)
             trainer.compile(make_optimizer(rec), make_optimizer(rec) if disc else None)
             fns[jit] = tf.function(trainer.update, jit_compile=jit)
-            fns[jit]((phones, targets))  # trace / compile
+            try:
+                fns[jit]((phones, targets))  # trace / compile
+            except tf.errors.InvalidArgumentError as err:  # an op XLA cannot compile
+                print(f"{name}: jit_compile={jit} failed: {str(err).splitlines()[0][:200]}", file=sys.stderr)
+                del fns[jit]
+                continue
             rates[jit] = []
         for _ in range(args.rounds):
-            for jit in (False, True):
+            for jit in fns:
                 start = time.perf_counter()
                 for _ in range(args.steps):
                     out = fns[jit]((phones, targets))
                 float(out["loss"])
                 rates[jit].append(args.steps / (time.perf_counter() - start))
-        plain, jit = statistics.median(rates[False]), statistics.median(rates[True])
+        plain, jit = (statistics.median(rates[j]) if j in rates else float("nan") for j in (False, True))
         print(f"{name:14s} {rec['arch']:18s} {plain:8.2f} {jit:8.2f} {jit / plain:9.2f}", flush=True)
 
 

@@ -18,17 +18,23 @@ def contextual_loss(target_features, enhanced_features, h=0.5, max_positions=65 
     """
     y = tf.convert_to_tensor(target_features, tf.float32)
     x = tf.convert_to_tensor(enhanced_features, tf.float32)
+    height, width = x.shape[1], x.shape[2]
+    static_n = height * width if height is not None and width is not None else None
     channels = tf.shape(x)[-1]
     y = tf.reshape(y, [tf.shape(y)[0], -1, channels])
     x = tf.reshape(x, [tf.shape(x)[0], -1, channels])
-    n = tf.shape(x)[1]
-    if seed is None:
-        idx = tf.random.shuffle(tf.range(n))[:max_positions]
-    else:
-        idx = tf.random.experimental.stateless_shuffle(tf.range(n), seed=seed)[:max_positions]
-    idx = tf.cond(n > max_positions, lambda: idx, lambda: tf.range(n))
-    x = tf.gather(x, idx, axis=1)
-    y = tf.gather(y, idx, axis=1)
+    if static_n is None or static_n > max_positions:
+        # a random subset, the same for both sets; argsort of random keys instead of
+        # tf.random.shuffle so that the loss also compiles with XLA (jit_compile).
+        # Permuting both sets alike leaves CX unchanged, so small maps need no branch.
+        n = tf.shape(x)[1]
+        if seed is None:
+            keys = tf.random.uniform([n])
+        else:
+            keys = tf.random.stateless_uniform([n], seed=seed, alg="philox")
+        idx = tf.argsort(keys)[:max_positions]
+        x = tf.gather(x, idx, axis=1)
+        y = tf.gather(y, idx, axis=1)
     mu = tf.reduce_mean(y, axis=1, keepdims=True)
     x = tf.math.l2_normalize(x - mu, axis=-1)
     y = tf.math.l2_normalize(y - mu, axis=-1)

@@ -9,7 +9,11 @@ Weights come from
 * a path to MatConvNet's ``imagenet-vgg-verydeep-19.mat`` (the file every 2018
   repository asked for; layers mapped by name, kernels transposed (1, 0, 2, 3)
   as the DPED code did),
-* ``weights=None``: random weights, for tests; a warning says so.
+* ``weights=None``: random weights, for tests; a warning says so. They are
+  He-initialised (variance 2 / fan-in, zero biases) so that feature magnitudes
+  stay in the range of the trained network through all 16 layers instead of
+  shrinking by about 2x per layer (Keras' default Glorot init); the recipes'
+  loss weights then keep roughly their intended balance.
 """
 
 import logging
@@ -36,7 +40,8 @@ class VGG19Features:
         outputs = {}
         for block, count, filters in BLOCKS:
             for i in range(1, count + 1):
-                x = keras.layers.Conv2D(filters, 3, padding="same", name=f"conv{block}_{i}")(x)
+                x = keras.layers.Conv2D(filters, 3, padding="same", kernel_initializer="he_normal",
+                                        name=f"conv{block}_{i}")(x)
                 outputs[f"conv{block}_{i}"] = x
                 x = keras.layers.ReLU(name=f"relu{block}_{i}")(x)
                 outputs[f"relu{block}_{i}"] = x

@@ -61,7 +61,7 @@ class EnhancerTrainer(keras.Model):
         ctx = tf.distribute.get_replica_context()
         replica = tf.cast(ctx.replica_id_in_sync_group if ctx else 0, tf.int64)
         seed = tf.stack([tf.cast(self.seed, tf.int64) * 1000 + replica, self.step_counter])
-        return tf.random.stateless_uniform([batch], seed, 0, 2, dtype=tf.int32)
+        return tf.random.stateless_uniform([batch], seed, 0, 2, dtype=tf.int32, alg="philox")
 
     def generator_terms(self, phone, target, swaps):
         """``(enhanced, {term: unweighted value})`` for the recipe's non-zero terms."""
