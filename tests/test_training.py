@@ -132,14 +132,32 @@ def test_ppcn_student_recipe_beats_doing_nothing(photos, tmp_path):
 
 
 @pytest.mark.heavy
-def test_dped_recipe_improves_the_generator(photos, tmp_path):
-    """The DPED recipe (GAN + colour + TV + random-VGG content; no pixel loss) learns far
-    more slowly: over 150 steps validation PSNR must rise clearly (by 2 dB) from its value
-    after the first 25 steps."""
-    result = train("dped", f"synthetic:{photos}", steps=150, workdir=tmp_path / "run", batch_size=4,
-                   patch_size=100, lr=1e-3, checkpoint_every=25, validate_every=25, vgg_weights=None,
+def test_dped_recipe_beats_doing_nothing(photos, tmp_path):
+    """The DPED recipe, every loss weight as published (content 10, colour 0.5, texture 1,
+    TV 2000), random VGG: its best held-out PSNR beats doing nothing, and
+    best_generator.keras is that generator.
+
+    Two test-size choices, both measured (BUILD_NOTES): content is taken on relu1_2 of
+    a He-initialised random VGG (random relu5_4 features carry next to nothing: with
+    Glorot init the term is 0.01 for a flat grey output against 365 for the colour
+    term, so nothing asks the generator to keep detail, and the blurred-colour optimum
+    alone is only 0.2 dB above doing nothing); and the GAN at batch 4 oscillates by
+    1-2 dB between validations, so the best validation is compared."""
+    result = train("dped", f"synthetic:{photos}", steps=400, workdir=tmp_path / "run", batch_size=4,
+                   patch_size=100, lr=1e-3, checkpoint_every=100, validate_every=50,
+                   vgg_weights="random:he_normal", content_layers=("relu1_2",),
                    arch_kwargs={"blocks": 1, "channels": 16, "init": "keras"}, progress=False, seed=0)
     psnrs = [h["val_psnr"] for h in result["history"]]
-    print("dped val PSNR by step:", [round(p, 2) for p in psnrs],
-          "do-nothing", round(result["history"][-1]["val_input_psnr"], 2))
-    assert max(psnrs[1:]) > psnrs[0] + 2.0
+    nothing = result["history"][-1]["val_input_psnr"]
+    print("dped val PSNR by step:", [(h["step"], round(h["val_psnr"], 2)) for h in result["history"]],
+          "do-nothing", round(nothing, 2))
+    best = result["best"]
+    assert best["val_psnr"] == max(psnrs) > nothing
+    assert max(psnrs) > psnrs[0] + 2.0
+    # the saved best generator reproduces its validation PSNR
+    from pirm_enhance.training.loop import _validate, resolve_data, validation_arrays
+
+    train_items, val_items, synthetic = resolve_data(f"synthetic:{photos}")
+    phones, targets = validation_arrays(val_items, synthetic, 100)
+    metrics, _ = _validate(pe.load_model(best["path"]), phones, targets)
+    assert metrics["val_psnr"] == pytest.approx(best["val_psnr"], abs=1e-3)

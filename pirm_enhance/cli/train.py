@@ -28,7 +28,8 @@ def parser():
     p.add_argument("--workdir", default="runs/train")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vgg", default="imagenet",
-                   help="imagenet (downloads), a path to imagenet-vgg-verydeep-19.mat, or random (tests only)")
+                   help="imagenet (downloads), a path to imagenet-vgg-verydeep-19.mat, or random / "
+                        "random:he_normal (tests only)")
     p.add_argument("--teacher", help="distillation teacher: pretrained name, .keras file or arch:checkpoint")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set lr=1e-4 --set texture=0")
@@ -75,7 +76,7 @@ def run(argv=None):
                        batch_size=args.batch_size, patch_size=args.patch_size, seed=args.seed,
                        strategy=strategy, checkpoint_every=args.checkpoint_every,
                        validate_every=args.validate_every,
-                       vgg_weights=None if args.vgg == "random" else args.vgg, teacher=args.teacher,
+                       vgg_weights=args.vgg, teacher=args.teacher,
                        jit_compile=args.jit, precision=args.precision, arch_kwargs=arch_kwargs,
                        export_to=args.export, **{k: _value(v) for k, v in overrides.items()})
     except KeyboardInterrupt:
@@ -84,7 +85,8 @@ def run(argv=None):
         fail(str(err).strip('"'), 2)
     last = result["history"][-1] if result["history"] else {}
     print(json.dumps({"workdir": result["workdir"], "step": result["step"],
-                      **{k: v for k, v in last.items() if k.startswith("val_")}}, indent=1))
+                      **{k: v for k, v in last.items() if k.startswith("val_")},
+                      "best": result["best"]}, indent=1))
     return 0
 
 

@@ -9,11 +9,11 @@ Weights come from
 * a path to MatConvNet's ``imagenet-vgg-verydeep-19.mat`` (the file every 2018
   repository asked for; layers mapped by name, kernels transposed (1, 0, 2, 3)
   as the DPED code did),
-* ``weights=None``: random weights, for tests; a warning says so. They are
-  He-initialised (variance 2 / fan-in, zero biases) so that feature magnitudes
-  stay in the range of the trained network through all 16 layers instead of
-  shrinking by about 2x per layer (Keras' default Glorot init); the recipes'
-  loss weights then keep roughly their intended balance.
+* ``weights=None`` or ``"random"``: random weights (Keras' default Glorot
+  init), for tests; a warning says so. ``"random:he_normal"`` (any Keras
+  initializer name) draws them otherwise: Glorot features shrink by about 2x
+  per layer, so with ``relu5_4`` the content term is nearly zero, while He
+  init keeps the feature scale of the input.
 """
 
 import logging
@@ -36,11 +36,15 @@ class VGG19Features:
 
     def __init__(self, layers=("relu5_4",), weights=None):
         self.layers = tuple(layers)
+        init = "glorot_uniform"
+        if isinstance(weights, str) and weights.startswith("random"):
+            init = weights.partition(":")[2] or init
+            weights = None
         x = inputs = keras.Input((None, None, 3))
         outputs = {}
         for block, count, filters in BLOCKS:
             for i in range(1, count + 1):
-                x = keras.layers.Conv2D(filters, 3, padding="same", kernel_initializer="he_normal",
+                x = keras.layers.Conv2D(filters, 3, padding="same", kernel_initializer=init,
                                         name=f"conv{block}_{i}")(x)
                 outputs[f"conv{block}_{i}"] = x
                 x = keras.layers.ReLU(name=f"relu{block}_{i}")(x)
@@ -57,8 +61,9 @@ class VGG19Features:
 
     def _load(self, weights):
         if weights is None:
-            log.warning("VGG-19 has RANDOM weights (weights=None): content/contextual losses "
-                        "are then only useful for tests")
+            log.warning("VGG-19 has RANDOM weights (%s init): content/contextual losses "
+                        "are then only useful for tests", self.model.get_layer("conv1_1").kernel_initializer
+                        .__class__.__name__)
             return "random"
         if weights == "imagenet":
             reference = keras.applications.VGG19(include_top=False, weights="imagenet")

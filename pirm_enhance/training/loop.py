@@ -109,6 +109,12 @@ def _load_teacher(spec):
     return load_model(spec)
 
 
+def _save_atomically(model, path):
+    tmp = path.with_name(f".{path.stem}.part.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
 def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch_size=None, seed=0,
           strategy=None, checkpoint_every=500, validate_every=500, vgg_weights="imagenet",
           teacher=None, jit_compile=False, precision="float32", arch_kwargs=None, export_to=None,
@@ -121,7 +127,9 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
     path, or ``None`` (random, tests only). ``precision``: ``float32``,
     ``mixed_bfloat16`` (CPU) or ``mixed_float16`` (GPU). ``workdir`` holds
     checkpoints (resumed automatically), TensorBoard logs, sample PNGs,
-    ``history.json`` and the final ``generator.keras``.
+    ``history.json``, the final ``generator.keras`` and ``best_generator.keras``
+    (the generator at the validation step with the highest held-out PSNR:
+    adversarial recipes oscillate, so the last step is not always the best).
     """
     from pirm_enhance.losses import Discriminator, VGG19Features
     from pirm_enhance.registry import build_model
@@ -175,6 +183,7 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
     history_path = workdir / "history.json"
     history = json.loads(history_path.read_text()) if history_path.exists() and start else []
     history = [h for h in history if h["step"] <= start]
+    best = max(history, key=lambda h: h["val_psnr"], default=None)
 
     dataset = pair_data.pair_dataset(train_items, batch_size, seed=seed, start=start * batch_size,
                                      patch_size=patch_size, synthetic=synthetic)
@@ -211,6 +220,9 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
                     for k, v in metrics.items():
                         tf.summary.scalar(f"validation/{k}", v)
                 _sample_sheet(val_phones, out, val_targets, workdir / "samples" / f"step_{step:07d}.png")
+                if best is None or metrics["val_psnr"] > best["val_psnr"]:
+                    best = history[-1]
+                    _save_atomically(gen, workdir / "best_generator.keras")
                 history_path.write_text(json.dumps(history, indent=1))
             if step % checkpoint_every == 0 or step == steps:
                 manager.save(checkpoint_number=step)
@@ -221,11 +233,10 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
         log.warning("interrupted: checkpoint saved at step %d; run again to resume", step)
         raise
     writer.flush()
-    model_path = workdir / "generator.keras"
-    tmp = workdir / ".generator.keras.part.keras"
-    gen.save(tmp)
-    os.replace(tmp, model_path)
+    _save_atomically(gen, workdir / "generator.keras")
     result = {"generator": gen, "history": history, "workdir": str(workdir), "step": step,
+              "best": None if best is None else {"step": best["step"], "val_psnr": best["val_psnr"],
+                                                 "path": str(workdir / "best_generator.keras")},
               "recipe": rec, "train_items": len(train_items), "val_items": len(val_items),
               "synthetic": synthetic}
     if export_to:
