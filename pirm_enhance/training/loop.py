@@ -124,8 +124,8 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
     ``recipe``: a name from :func:`pirm_enhance.training.recipes.list_recipes` or a dict.
     ``data``: a DPED-layout folder, a folder of two aligned-pair folders, or
     ``synthetic:DIR``. ``vgg_weights``: ``"imagenet"``, a MatConvNet ``.mat``
-    path, or ``None`` (random, tests only). ``precision``: ``float32``,
-    ``mixed_bfloat16`` (CPU) or ``mixed_float16`` (GPU). ``workdir`` holds
+    path, or ``None`` / ``"random"`` / ``"random:he_normal"`` (random, tests
+    only). ``precision``: ``float32``, ``mixed_bfloat16`` (CPU) or ``mixed_float16`` (GPU). ``workdir`` holds
     checkpoints (resumed automatically), TensorBoard logs, sample PNGs,
     ``history.json``, the final ``generator.keras`` and ``best_generator.keras``
     (the generator at the validation step with the highest held-out PSNR:
