@@ -125,8 +125,8 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
     ``data``: a DPED-layout folder, a folder of two aligned-pair folders, or
     ``synthetic:DIR``. ``vgg_weights``: ``"imagenet"``, a MatConvNet ``.mat``
     path, or ``None`` / ``"random"`` / ``"random:he_normal"`` (random, tests
-    only). ``precision``: ``float32``, ``mixed_bfloat16`` (CPU) or ``mixed_float16`` (GPU). ``workdir`` holds
-    checkpoints (resumed automatically), TensorBoard logs, sample PNGs,
+    only). ``precision``: ``float32``, ``mixed_bfloat16`` (CPU) or
+    ``mixed_float16`` (GPU). ``workdir`` holds checkpoints (resumed automatically), TensorBoard logs, sample PNGs,
     ``history.json``, the final ``generator.keras`` and ``best_generator.keras``
     (the generator at the validation step with the highest held-out PSNR:
     adversarial recipes oscillate, so the last step is not always the best).
@@ -184,6 +184,8 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
     history = json.loads(history_path.read_text()) if history_path.exists() and start else []
     history = [h for h in history if h["step"] <= start]
     best = max(history, key=lambda h: h["val_psnr"], default=None)
+    if not (workdir / "best_generator.keras").exists():
+        best = None  # a run from before best_generator.keras was kept: the next validation sets it
 
     dataset = pair_data.pair_dataset(train_items, batch_size, seed=seed, start=start * batch_size,
                                      patch_size=patch_size, synthetic=synthetic)
