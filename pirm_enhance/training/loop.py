@@ -126,8 +126,8 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
     ``synthetic:DIR``. ``vgg_weights``: ``"imagenet"``, a MatConvNet ``.mat``
     path, or ``None`` / ``"random"`` / ``"random:he_normal"`` (random, tests
     only). ``precision``: ``float32``, ``mixed_bfloat16`` (CPU) or
-    ``mixed_float16`` (GPU). ``workdir`` holds checkpoints (resumed automatically), TensorBoard logs, sample PNGs,
-    ``history.json``, the final ``generator.keras`` and ``best_generator.keras``
+    ``mixed_float16`` (GPU). ``workdir`` holds checkpoints (resumed
+    automatically), TensorBoard logs, sample PNGs, ``history.json``, the final ``generator.keras`` and ``best_generator.keras``
     (the generator at the validation step with the highest held-out PSNR:
     adversarial recipes oscillate, so the last step is not always the best).
     """
