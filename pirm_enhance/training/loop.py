@@ -128,8 +128,9 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
     only). ``precision``: ``float32``, ``mixed_bfloat16`` (CPU) or
     ``mixed_float16`` (GPU). ``workdir`` holds checkpoints (resumed
     automatically), TensorBoard logs, sample PNGs, ``history.json``, the
-    final ``generator.keras`` and ``best_generator.keras`` (the generator at the validation step with the highest held-out PSNR:
-    adversarial recipes oscillate, so the last step is not always the best).
+    final ``generator.keras`` and ``best_generator.keras`` (the generator at
+    the validation with the highest held-out PSNR: adversarial recipes
+    oscillate, so the last step is not always the best).
     """
     from pirm_enhance.losses import Discriminator, VGG19Features
     from pirm_enhance.registry import build_model
