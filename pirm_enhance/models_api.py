@@ -8,7 +8,7 @@ import keras
 
 from pirm_enhance import archs  # noqa: F401  (registers the architectures)
 from pirm_enhance.checkpoints import load_tf1_checkpoint
-from pirm_enhance.pretrained import get_entry, list_pretrained, resolve
+from pirm_enhance.pretrained import WeightsUnavailable, get_entry, list_pretrained, resolve
 from pirm_enhance.registry import build_model, get_builder, list_models
 
 
@@ -63,3 +63,16 @@ def load_model(name, checkpoint=None, **kwargs):
 
 
 __all__ = ["build_model", "list_models", "list_pretrained", "load_model"]
+
+
+def load_official_or_random(arch, seed=0):
+    """The first official checkpoint of ``arch`` whose files can be found, else
+    ``arch`` with seeded random weights (benchmarks and tests whose numbers depend
+    on realistic image statistics but must also run offline)."""
+    for name in list_pretrained(arch):
+        try:
+            return load_model(name)
+        except WeightsUnavailable:
+            continue
+    keras.utils.set_random_seed(seed)
+    return build_model(arch)

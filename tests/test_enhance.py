@@ -5,34 +5,23 @@ import pathlib
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 import pirm_enhance as pe
 from pirm_enhance.data.synthetic import synthetic_photo
+from pirm_enhance.models_api import load_official_or_random
 from pirm_enhance.scoring.metrics import psnr
 from pirm_enhance.tiling import TiledModel
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _zoo_model(arch):
-    """The official weights where they can be found (image statistics matter), else random."""
-    for name in pe.list_pretrained(arch):
-        try:
-            return pe.load_model(name)
-        except pe.WeightsUnavailable:
-            continue
-    keras.utils.set_random_seed(0)
-    return pe.build_model(arch)
-
-
 @pytest.mark.heavy
 @pytest.mark.parametrize("arch", pe.list_models())
 def test_tiled_equals_whole_image_at_720p(arch):
-    model = _zoo_model(arch)
+    model = load_official_or_random(arch)  # image statistics matter
     image = synthetic_photo(720, 1280, seed=11)
     whole = np.asarray(model(image[None]))[0]
     tiled = TiledModel(model, tile=512, overlap=64)(image)

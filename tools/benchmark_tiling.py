@@ -20,30 +20,16 @@ CHILD = r"""
 import json, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[2])
-from benchmark_tiling import zoo_model
+from pirm_enhance.models_api import load_official_or_random
 from pirm_enhance.tiling import TiledModel
 from pirm_enhance.data.synthetic import synthetic_photo
-model = zoo_model(sys.argv[1])
+model = load_official_or_random(sys.argv[1])
 image = np.tile(synthetic_photo(500, 500, seed=0), (6, 8, 1))
 start = time.time()
 TiledModel(model)(image)
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]  # own peak
 print(json.dumps({"peak_rss_gib": int(hwm) / 2**20, "seconds": time.time() - start}))
 """
-
-
-def zoo_model(arch):
-    import pirm_enhance as pe
-
-    for name in pe.list_pretrained(arch):
-        try:
-            return pe.load_model(name)
-        except pe.WeightsUnavailable:
-            continue
-    import keras
-
-    keras.utils.set_random_seed(0)
-    return pe.build_model(arch)
 
 
 def main(argv=None):
@@ -57,20 +43,21 @@ def main(argv=None):
     import pirm_enhance as pe
     from pirm_enhance.data.io import read_float
     from pirm_enhance.data.synthetic import synthetic_photo
+    from pirm_enhance.models_api import load_official_or_random
     from pirm_enhance.scoring.metrics import psnr
     from pirm_enhance.tiling import TiledModel
 
     image = read_float(args.hd) if args.hd else synthetic_photo(720, 1280, seed=11)
     print(f"{'model':20s} {'tiled vs whole dB':>17s} {'12MP peak GiB':>13s} {'12MP s':>7s}")
     for arch in args.models or pe.list_models():
-        model = zoo_model(arch)
+        model = load_official_or_random(arch)
         whole = np.asarray(model(image[None]))[0]
         tiled = TiledModel(model)(image)
         db = psnr(np.clip(tiled, 0, 1), np.clip(whole, 0, 1))
         big = {"peak_rss_gib": float("nan"), "seconds": float("nan")}
         if not args.skip_12mp:
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
-            proc = subprocess.run([sys.executable, "-c", CHILD, arch, str(ROOT / "tools")],
+            proc = subprocess.run([sys.executable, "-c", CHILD, arch, str(ROOT)],
                                   capture_output=True, text=True, env=env, timeout=1800)
             if proc.returncode == 0:
                 big = json.loads(proc.stdout.strip().splitlines()[-1])
