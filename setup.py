@@ -28,9 +28,9 @@ setup(
         "test": ["pytest", "tf2onnx", "onnxruntime"],
     },
     entry_points={"console_scripts": [
-        "pirm-export=pirm_enhance.cli.export:run",
-        "pirm-score=pirm_enhance.cli.score:run",
-        "pirm-train=pirm_enhance.cli.train:run",
-        "pirm-enhance=pirm_enhance.cli.enhance:run",
+        "pirm-export=pirm_enhance.cli.export:main",
+        "pirm-score=pirm_enhance.cli.score:main",
+        "pirm-train=pirm_enhance.cli.train:main",
+        "pirm-enhance=pirm_enhance.cli.enhance:main",
     ]},
 )

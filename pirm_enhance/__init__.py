@@ -19,21 +19,32 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "build_model": "pirm_enhance.models_api",
-    "list_models": "pirm_enhance.models_api",
-    "list_pretrained": "pirm_enhance.models_api",
-    "load_model": "pirm_enhance.models_api",
+    "build_model": "pirm_enhance.zoo",
+    "list_models": "pirm_enhance.zoo",
+    "list_pretrained": "pirm_enhance.zoo",
+    "load_model": "pirm_enhance.zoo",
     "load_tf1_checkpoint": "pirm_enhance.checkpoints",
-    "CheckpointMismatch": "pirm_enhance.checkpoints",
-    "WeightsUnavailable": "pirm_enhance.pretrained",
+    "list_model_names": "pirm_enhance.zoo",
+    "PirmError": "pirm_enhance.errors",
+    "CheckpointMismatch": "pirm_enhance.errors",
+    "DataMissing": "pirm_enhance.errors",
+    "ImageError": "pirm_enhance.errors",
+    "ModelFileError": "pirm_enhance.errors",
+    "ModelRunError": "pirm_enhance.errors",
+    "RuleViolation": "pirm_enhance.errors",
+    "SubmissionError": "pirm_enhance.errors",
+    "UnknownName": "pirm_enhance.errors",
+    "UnsafeGraph": "pirm_enhance.errors",
+    "UsageError": "pirm_enhance.errors",
+    "WeightsUnavailable": "pirm_enhance.errors",
     "evaluate": "pirm_enhance.scoring.validation",
     "enhance": "pirm_enhance.enhancer",
     "Enhancer": "pirm_enhance.enhancer",
     "export": "pirm_enhance.exporters.writers",
-    "score": "pirm_enhance.scoring.score",
+    "score": "pirm_enhance.leaderboard",
 }
-_SUBPACKAGES = ("archs", "checkpoints", "data", "exporters", "layers", "pretrained", "registry",
-                "runners", "scoring")
+_SUBPACKAGES = ("archs", "checkpoints", "data", "errors", "exporters", "formats", "layers", "leaderboard",
+                "losses", "metrics", "pretrained", "registry", "runners", "scoring", "training", "zoo")
 
 __all__ = sorted(_PUBLIC)
 

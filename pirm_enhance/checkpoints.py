@@ -15,8 +15,7 @@ import tensorflow as tf
 from pirm_enhance import layers as zoo_layers
 
 
-class CheckpointMismatch(ValueError):
-    """The checkpoint does not hold exactly the variables of the architecture."""
+from pirm_enhance.errors import CheckpointMismatch  # noqa: E402  (re-exported)
 
 
 def _unnamed(scope, index):

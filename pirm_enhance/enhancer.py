@@ -30,11 +30,7 @@ class Enhancer:
 
         from pirm_enhance.runners import make_runner
 
-        if isinstance(model, str) and not os.path.exists(model) and not model.endswith(".keras"):
-            from pirm_enhance.models_api import load_model
-
-            model = load_model(model)
-        self.runner = make_runner(model)
+        self.runner = make_runner(model)  # names ("default" too), keras.Model, any model file
         self.name = getattr(self.runner, "name", str(model))
         self.whole_pixels = whole_pixels
         self.tiled = None

@@ -34,8 +34,7 @@ RestoreV2 SaveV2 MergeV2Checkpoints ShardedFilename StringJoin StaticRegexFullMa
 """.split())
 
 
-class UnsafeGraph(ValueError):
-    """The graph holds ops outside the allow-list."""
+from pirm_enhance.errors import UnsafeGraph  # noqa: E402  (re-exported)
 
 
 def graph_ops(graph_def):

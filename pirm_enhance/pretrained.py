@@ -1,6 +1,6 @@
 """The pretrained table and where its files come from.
 
-The table itself is data (``pretrained.json``: name, architecture, files with
+The table itself is data (``pretrained.json``: name, architecture, challenge track, files with
 sha256 and pinned upstream URLs, origin, licence note, verified metrics). A
 file is looked for, in order:
 
@@ -26,10 +26,10 @@ import tempfile
 from pirm_enhance.registry import unknown
 
 _TABLE_PATH = pathlib.Path(__file__).with_name("pretrained.json")
+DEFAULT_NAME = "default"  # the project's own model (models/default.keras), loadable by this name
 
 
-class WeightsUnavailable(RuntimeError):
-    """A pretrained file could not be found locally nor downloaded."""
+from pirm_enhance.errors import WeightsUnavailable  # noqa: E402  (re-exported)
 
 
 @functools.lru_cache(maxsize=None)
@@ -38,9 +38,12 @@ def _table():
         return {e["name"]: e for e in json.load(f)}
 
 
-def list_pretrained(arch=None):
-    """Names (``arch.tag``) of the pretrained entries, optionally for one architecture."""
-    return sorted(n for n, e in _table().items() if arch is None or e["arch"] == arch)
+def list_pretrained(arch=None, track=None):
+    """Names (``arch.tag``) of the pretrained entries, optionally of one architecture and/or
+    one challenge track (``"A"``: x4 super-resolution, ``"B"``: enhancement; the table's
+    ``track`` field)."""
+    return sorted(n for n, e in _table().items()
+                  if (arch is None or e["arch"] == arch) and (track is None or e["track"] == track))
 
 
 def get_entry(name):
@@ -48,7 +51,7 @@ def get_entry(name):
     try:
         return _table()[name]
     except KeyError:
-        raise unknown("pretrained model", name, _table()) from None
+        raise unknown("pretrained model", name, [DEFAULT_NAME, *_table()]) from None
 
 
 def home():

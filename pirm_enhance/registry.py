@@ -1,11 +1,14 @@
 """Name -> architecture builder, and name.tag -> pretrained entry lookups.
 
 Two registries, no scanning: architectures register themselves when
-``pirm_enhance.archs`` is imported; pretrained entries come from the data
-table ``pretrained.json``.
+``pirm_enhance.archs`` is imported (the lookups below import it first, so the
+registry is never seen empty); pretrained entries come from the data table
+``pretrained.json``.
 """
 
 import difflib
+
+from pirm_enhance.errors import UnknownName
 
 _ARCHS = {}
 
@@ -21,18 +24,24 @@ def register_arch(name):
 
 
 def unknown(kind, name, known):
-    """A KeyError for ``name`` that lists close matches among ``known``."""
+    """An :class:`UnknownName` (a KeyError) for ``name`` that lists close matches among ``known``."""
     close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    return KeyError(f"unknown {kind} {name!r}{hint} (known: {', '.join(sorted(known))})")
+    return UnknownName(f"unknown {kind} {name!r}{hint} (known: {', '.join(sorted(known))})")
+
+
+def _load_zoo():
+    import pirm_enhance.archs  # noqa: F401  (each module registers itself)
 
 
 def list_models():
     """Sorted names of the registered architectures."""
+    _load_zoo()
     return sorted(_ARCHS)
 
 
 def get_builder(name):
+    _load_zoo()
     try:
         return _ARCHS[name]
     except KeyError:

@@ -14,44 +14,88 @@ import numpy as np
 import tensorflow as tf
 
 from pirm_enhance import archs  # noqa: F401  (registers the zoo classes for .keras loading)
-from pirm_enhance.graph_check import SAVED_MODEL_OPS, UnsafeGraph, check_ops
+from pirm_enhance.errors import ModelFileError, ModelRunError, PirmError, SubmissionError, UnsafeGraph, first_line
+from pirm_enhance.formats import format_of, known_suffixes
+from pirm_enhance.graph_check import SAVED_MODEL_OPS, check_ops
 
 
-class SubmissionError(ValueError):
-    """A model file that cannot be run as a PIRM submission, said in one line."""
+class Runner:
+    """Base of the runners: ``runner(batch) -> batch`` with ``kind``, ``name`` and ``source``.
+
+    File runners implement ``_run_one(image)`` for one ``[1, H, W, 3]`` image;
+    the base runs a batch image by image and checks every output: the input's
+    shape, float values. ``open(path, name)`` is what the format table
+    (:mod:`pirm_enhance.formats`) calls.
+    """
+
+    kind = None
+    source = None
+    name = None
+
+    @classmethod
+    def open(cls, path, name=None):
+        return cls(path, name=name)
+
+    def _run_one(self, image):
+        raise NotImplementedError
+
+    def __call__(self, batch):
+        batch = np.asarray(batch, np.float32)
+        return np.concatenate([self._checked(self._run_guarded(batch[i:i + 1]), batch[i:i + 1])
+                               for i in range(batch.shape[0])])
+
+    def _run_guarded(self, image):
+        try:
+            return self._run_one(image)
+        except (PirmError, KeyboardInterrupt):
+            raise
+        except MemoryError:
+            raise ModelRunError(f"{self.source}: out of memory at {image.shape[1]}x{image.shape[2]}") from None
+        except Exception as err:  # a graph that fails while running: CheckNumerics, OOM, bad shapes
+            raise ModelRunError(f"{self.source}: the model failed while running on a "
+                                f"{image.shape[1]}x{image.shape[2]} image ({type(err).__name__}: "
+                                f"{first_line(err)})") from None
+
+    def _checked(self, out, image):
+        out = np.asarray(out)
+        if out.shape != image.shape:
+            raise SubmissionError(
+                f"{self.source}: output has shape {list(out.shape)} for an input of shape {list(image.shape)}; "
+                "the output must have the input's shape")
+        if not np.issubdtype(out.dtype, np.floating):
+            raise SubmissionError(f"{self.source}: output is {out.dtype}, expected float values in [0, 1]")
+        return out.astype(np.float32, copy=False)
 
 
-class KerasRunner:
+class KerasRunner(Runner):
     """A ``keras.Model`` through one ``tf.function`` with dynamic batch and size."""
 
     kind = "keras"
 
-    def __init__(self, model, name=None):
+    def __init__(self, model, name=None, source=None):
         self.model = model
         self.name = name or model.name
+        self.source = source or f"keras model {model.name}"
         self._fn = tf.function(
             lambda x: model(x, training=False),
             input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
             reduce_retracing=True)
 
+    @classmethod
+    def open(cls, path, name=None):
+        from pirm_enhance.zoo import load_keras_file
+
+        return cls(load_keras_file(path), name=name or pathlib.Path(path).stem, source=str(path))
+
+    def _run_one(self, image):
+        return self._fn(tf.constant(image)).numpy()
+
     def __call__(self, batch):
-        return self._fn(tf.constant(np.asarray(batch, np.float32))).numpy()
+        batch = np.asarray(batch, np.float32)
+        return self._checked(self._run_guarded(batch), batch)
 
 
-def _per_image(run_one, batch):
-    batch = np.asarray(batch, np.float32)
-    return np.concatenate([run_one(batch[i:i + 1]) for i in range(batch.shape[0])])
-
-
-def _check_output(out, image, source):
-    if out.shape != image.shape:
-        raise SubmissionError(
-            f"{source}: output has shape {list(out.shape)} for an input of shape {list(image.shape)}; "
-            "the output must have the input's shape")
-    return out
-
-
-class FrozenGraphRunner:
+class FrozenGraphRunner(Runner):
     """A frozen GraphDef with ``input:0`` [1, H, W, 3] and ``output:0``, in a TF1 session."""
 
     kind = "pb"
@@ -94,14 +138,10 @@ class FrozenGraphRunner:
                 f"{placeholders or 'none'}") from None
 
     def _run_one(self, image):
-        out = self.session.run(self.output, feed_dict={self.input: image})
-        return _check_output(np.asarray(out, np.float32), image, self.source)
-
-    def __call__(self, batch):
-        return _per_image(self._run_one, batch)
+        return self.session.run(self.output, feed_dict={self.input: image})
 
 
-class SavedModelRunner:
+class SavedModelRunner(Runner):
     """A SavedModel folder with a ``serving_default`` signature (one image in, one out)."""
 
     kind = "saved_model"
@@ -138,13 +178,10 @@ class SavedModelRunner:
         out = self.fn(**{self.input_key: tf.constant(image)})
         if len(out) != 1:
             raise SubmissionError(f"{self.source}: the signature returns {len(out)} outputs, expected one")
-        return _check_output(next(iter(out.values())).numpy().astype(np.float32), image, self.source)
-
-    def __call__(self, batch):
-        return _per_image(self._run_one, batch)
+        return next(iter(out.values())).numpy()
 
 
-class TFLiteRunner:
+class TFLiteRunner(Runner):
     """A ``.tflite`` file run by LiteRT, its input resized to each image."""
 
     kind = "tflite"
@@ -176,14 +213,10 @@ class TFLiteRunner:
             self._shape = image.shape
         self.interpreter.set_tensor(self.input_detail["index"], image.astype(self.input_detail["dtype"]))
         self.interpreter.invoke()
-        out = self.interpreter.get_tensor(self.output_detail["index"])
-        return _check_output(np.asarray(out, np.float32), image, self.source)
-
-    def __call__(self, batch):
-        return _per_image(self._run_one, batch)
+        return self.interpreter.get_tensor(self.output_detail["index"])
 
 
-class OnnxRunner:
+class OnnxRunner(Runner):
     """An ``.onnx`` file run by onnxruntime on the CPU (optional extra)."""
 
     kind = "onnx"
@@ -202,16 +235,10 @@ class OnnxRunner:
         self.input_name = self.session.get_inputs()[0].name
 
     def _run_one(self, image):
-        out = self.session.run(None, {self.input_name: image})[0]
-        return _check_output(np.asarray(out, np.float32), image, self.source)
-
-    def __call__(self, batch):
-        return _per_image(self._run_one, batch)
+        return self.session.run(None, {self.input_name: image})[0]
 
 
-def _first_line(err):
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+_first_line = first_line
 
 
 def read_graph_def(path):
@@ -230,39 +257,30 @@ def read_graph_def(path):
 
 
 def make_runner(submission, name=None):
-    """A runner for any submission: a runner, a ``keras.Model``, a zoo/pretrained name,
-    or a path to a ``.pb``, SavedModel folder, ``.tflite``, ``.onnx`` or ``.keras`` file."""
-    if hasattr(submission, "kind") and callable(submission):
+    """A runner for any submission: a runner, a ``keras.Model``, a zoo/pretrained name
+    (``"default"`` included), or a path to a file of any format in :data:`pirm_enhance.formats.FORMATS`."""
+    if isinstance(submission, Runner) or (hasattr(submission, "kind") and callable(submission)):
         return submission
     import keras
 
     if isinstance(submission, keras.Model):
         return KerasRunner(submission, name=name)
-    path = pathlib.Path(os.fspath(submission))
-    suffix = path.suffix.lower()
-    if path.is_dir():
-        return SavedModelRunner(path, name=name)
-    if suffix in (".tflite", ".keras") and not path.is_file():
-        raise SubmissionError(f"{path}: no such file")
-    if suffix == ".pb":
-        return FrozenGraphRunner(path, name=name)
-    if suffix == ".tflite":
-        return TFLiteRunner(path, name=name)
-    if suffix == ".onnx":
-        return OnnxRunner(path, name=name)
-    if suffix == ".keras":
-        try:
-            model = keras.saving.load_model(path)
-        except Exception as err:
-            raise SubmissionError(f"{path}: not a loadable Keras model ({_first_line(err)})") from None
-        return KerasRunner(model, name=name or path.stem)
+    text = os.fspath(submission)
+    path = pathlib.Path(text)
+    fmt = format_of(path)
+    if fmt is not None:
+        if not path.exists():
+            raise ModelFileError(f"{path}: no such {'folder' if fmt.folder else 'file'}")
+        if fmt.folder != path.is_dir():
+            raise SubmissionError(f"{path}: a {fmt.description} is a {'folder' if fmt.folder else 'file'}")
+        return fmt.runner_class().open(path, name=name)
     if path.exists():
-        raise SubmissionError(f"{path}: unknown submission type {suffix or '(no suffix)'}; "
-                              "expected .pb, .tflite, .onnx, .keras or a SavedModel folder")
-    from pirm_enhance.models_api import load_model
+        raise SubmissionError(f"{path}: unknown model file type {path.suffix or '(no suffix)'}; "
+                              f"expected {', '.join(known_suffixes())} or a SavedModel folder")
+    from pirm_enhance.zoo import load_model
 
-    return KerasRunner(load_model(str(submission)), name=name or str(submission))
+    return KerasRunner(load_model(text), name=name or text, source=text)
 
 
-__all__ = ["FrozenGraphRunner", "KerasRunner", "OnnxRunner", "SavedModelRunner", "SubmissionError",
+__all__ = ["FrozenGraphRunner", "KerasRunner", "OnnxRunner", "Runner", "SavedModelRunner", "SubmissionError",
            "TFLiteRunner", "UnsafeGraph", "make_runner", "read_graph_def"]

@@ -11,8 +11,8 @@ from PIL import Image
 
 import pirm_enhance as pe
 from pirm_enhance.data.synthetic import synthetic_photo
-from pirm_enhance.models_api import load_official_or_random
-from pirm_enhance.scoring.metrics import psnr
+from pirm_enhance.zoo import load_official_or_random
+from pirm_enhance.metrics import psnr
 from pirm_enhance.tiling import TiledModel
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

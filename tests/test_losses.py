@@ -7,7 +7,7 @@ from scipy import signal, stats
 
 from pirm_enhance import losses
 from pirm_enhance.data.synthetic import synthetic_photo
-from pirm_enhance.scoring.metrics import ms_ssim
+from pirm_enhance.metrics import ms_ssim
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import tensorflow as tf
 from scipy import ndimage, signal
 
 from pirm_enhance.data.io import read_float
-from pirm_enhance.scoring import metrics
+from pirm_enhance import metrics
 
 
 def reference_ms_ssim(a, b):

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import pirm_enhance as pe
+from pirm_enhance.errors import ModelFileError
 from pirm_enhance.runners import FrozenGraphRunner, SubmissionError, make_runner
 from pirm_enhance.scoring import challenge_scores
 from pirm_enhance.graph_check import UnsafeGraph
@@ -91,7 +92,7 @@ def test_malformed_and_wrong_signature_files_get_one_line(tmp_path):
     fixed.write_bytes(graph.as_graph_def().SerializeToString())
     with pytest.raises(SubmissionError, match=r"shape \[1, 100, 100, 3\].*any resolution"):
         make_runner(fixed)
-    with pytest.raises(SubmissionError, match="no such file"):
+    with pytest.raises(ModelFileError, match="no such file"):
         make_runner(tmp_path / "absent.pb")
 
 

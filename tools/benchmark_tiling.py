@@ -20,7 +20,7 @@ CHILD = r"""
 import json, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[2])
-from pirm_enhance.models_api import load_official_or_random
+from pirm_enhance.zoo import load_official_or_random
 from pirm_enhance.tiling import TiledModel
 from pirm_enhance.data.synthetic import synthetic_photo
 model = load_official_or_random(sys.argv[1])
@@ -43,8 +43,8 @@ def main(argv=None):
     import pirm_enhance as pe
     from pirm_enhance.data.io import read_float
     from pirm_enhance.data.synthetic import synthetic_photo
-    from pirm_enhance.models_api import load_official_or_random
-    from pirm_enhance.scoring.metrics import psnr
+    from pirm_enhance.zoo import load_official_or_random
+    from pirm_enhance.metrics import psnr
     from pirm_enhance.tiling import TiledModel
 
     image = read_float(args.hd) if args.hd else synthetic_photo(720, 1280, seed=11)

@@ -7,53 +7,58 @@ Examples:
 Exits 1 if any file could not be enhanced (the others are still written).
 """
 
-import argparse
 import sys
+
+from pirm_enhance.cli import ArgumentParser, entry, fail, positive_float, positive_int
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="pirm-enhance", description=__doc__.splitlines()[0],
-                                epilog="\n".join(__doc__.splitlines()[2:]),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser("pirm-enhance", __doc__)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or glob patterns")
-    p.add_argument("-o", "--output", default="enhanced", help="output folder (default: enhanced/)")
+    p.add_argument("-o", "--output", default="enhanced", help="output folder")
     p.add_argument("--model", default="default",
-                   help="pretrained name, .keras, .pb or .tflite file (default: the project's default model)")
+                   help="pretrained name, .keras, .pb, .tflite or .onnx file, or a SavedModel folder "
+                        "(default: the project's default model)")
     p.add_argument("--format", choices=("jpg", "png", "webp"), help="output format (default: as input)")
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    p.add_argument("--quality", type=positive_int, default=95, help="JPEG/WebP quality, 1-100")
     p.add_argument("--strip-metadata", action="store_true", help="do not copy EXIF/ICC to the output")
     p.add_argument("--compare", action="store_true", help="also write side-by-side PNGs")
-    p.add_argument("--tile", type=int, default=512, help="tile size in pixels (multiple of 32)")
-    p.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels (multiple of 32)")
-    p.add_argument("--max-pixels", type=float, default=100e6, help="refuse larger images (default 100e6)")
+    p.add_argument("--tile", type=positive_int, default=512, help="tile size in pixels (multiple of 32)")
+    p.add_argument("--overlap", type=positive_int, default=64, help="tile overlap in pixels (multiple of 32)")
+    p.add_argument("--max-pixels", type=positive_float, default=100e6, help="refuse larger images")
     p.add_argument("--suffix", default="", help="appended to output file names")
-    p.add_argument("--list", action="store_true", help="list the pretrained names and exit")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing outputs and allow -o to be an input folder")
+    p.add_argument("--list", action="store_true", help="list the model names and exit")
     return p
 
 
 def run(argv=None):
     args = parser().parse_args(argv)
-    from pirm_enhance.cli import fail, quiet_tensorflow
-
-    quiet_tensorflow()
-    import pirm_enhance as pe
-    from pirm_enhance.enhancer import Enhancer, enhance_files
-
+    if args.quality > 100:
+        fail("--quality must be between 1 and 100")
     if args.list:
-        print("\n".join(["default", *pe.list_pretrained()]))
+        from pirm_enhance.zoo import list_model_names
+
+        print("\n".join(list_model_names()))
         return 0
     if not args.inputs:
-        fail("name at least one INPUT; see pirm-enhance --help", 2)
-    try:
-        enhancer = Enhancer(args.model, tile=args.tile, overlap=args.overlap)
-    except (KeyError, ValueError, FileNotFoundError, pe.WeightsUnavailable) as err:
-        fail(str(err).strip('"'), 2)
+        fail("name at least one INPUT; see pirm-enhance --help")
+    from pirm_enhance.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
+    from pirm_enhance.enhancer import Enhancer, enhance_files
+
+    enhancer = Enhancer(args.model, tile=args.tile, overlap=args.overlap)
     result = enhance_files(args.inputs, args.output, enhancer, output_format=args.format,
                            quality=args.quality, keep_metadata=not args.strip_metadata,
-                           compare=args.compare, max_pixels=int(args.max_pixels), suffix=args.suffix)
+                           compare=args.compare, max_pixels=int(args.max_pixels), suffix=args.suffix,
+                           overwrite=args.overwrite)
     print(f"{len(result['written'])} written to {args.output}, {len(result['failed'])} failed", file=sys.stderr)
     return 1 if result["failed"] or not result["written"] else 0
 
 
+main = entry(run)
+
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(main())

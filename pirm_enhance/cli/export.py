@@ -1,4 +1,4 @@
-"""pirm-export: turn a model into a PIRM submission (.pb), a SavedModel, TFLite or ONNX.
+"""pirm-export: turn a model into a PIRM submission (.pb), a SavedModel, TFLite, ONNX or .keras file.
 
 Examples:
   pirm-export --model ppcn_student.paper --format pb -o submission.pb
@@ -6,60 +6,66 @@ Examples:
       --calibration photos/*.jpg -o student_int8.tflite
   pirm-export --model my_model.keras --format saved_model -o exported/
   pirm-export --model dped_resnet_12_64 --checkpoint iphone_iteration_20000.ckpt -o dped.pb
+An existing output is replaced only with --overwrite. Exit 3: the file breaks a submission rule.
 """
 
-import argparse
 import json
 import sys
 
-from pirm_enhance.exporters.writers import FORMATS, TFLITE_QUANTIZATIONS
+from pirm_enhance.cli import ArgumentParser, entry, fail
+from pirm_enhance.formats import EXPORT_FORMATS, QUANTIZATIONS, format_of, get_format
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="pirm-export", description=__doc__.splitlines()[0],
-                                epilog="\n".join(__doc__.splitlines()[2:]),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="pretrained name (arch.tag), architecture (with --checkpoint) or .keras file")
+    p = ArgumentParser("pirm-export", __doc__)
+    p.add_argument("--model", help="pretrained name (arch.tag), architecture (with --checkpoint), "
+                                   "'default' or a .keras file")
     p.add_argument("--checkpoint", help="TF1 checkpoint prefix of the --model architecture")
-    p.add_argument("--format", choices=FORMATS, default="pb")
-    p.add_argument("--quantization", choices=TFLITE_QUANTIZATIONS, default="float32",
-                   help="TFLite only (default float32)")
+    p.add_argument("--format", choices=EXPORT_FORMATS,
+                   help="output format (default: from the suffix of -o, else pb)")
+    p.add_argument("--quantization", choices=QUANTIZATIONS, default="float32",
+                   help="TFLite only: weights/activations precision")
     p.add_argument("--calibration", nargs="*", default=None,
                    help="images for full-int8 calibration (default: synthetic photos)")
     p.add_argument("--clip", action="store_true", help="append clip(0, 1) to the graph")
     p.add_argument("--allow-rule-violations", action="store_true",
                    help="write and keep the file even if it breaks a submission rule")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("-o", "--output", help="output path")
-    p.add_argument("--list", action="store_true", help="list the pretrained names and exit")
+    p.add_argument("--list", action="store_true", help="list the model names and exit")
     return p
 
 
 def run(argv=None):
     args = parser().parse_args(argv)
-    from pirm_enhance.cli import quiet_tensorflow
-
-    quiet_tensorflow()
-    import pirm_enhance as pe
-    from pirm_enhance.cli import fail
-    from pirm_enhance.exporters import RuleViolation, export
-
     if args.list:
-        print("\n".join(pe.list_pretrained()))
+        from pirm_enhance.zoo import list_model_names
+
+        print("\n".join(list_model_names()))
         return 0
     if not args.model or not args.output:
-        fail("--model and -o/--output are required; see pirm-export --help", 2)
-    try:
-        model = pe.load_model(args.model, checkpoint=args.checkpoint)
-        report = export(model, args.output, format=args.format, quantization=args.quantization,
-                        calibration_images=args.calibration, clip=args.clip,
-                        allow_rule_violations=args.allow_rule_violations)
-    except RuleViolation as err:
-        fail(f"{err} (rerun with --allow-rule-violations to keep it)", 3)
-    except (KeyError, ValueError, FileNotFoundError, RuntimeError, pe.WeightsUnavailable) as err:
-        fail(str(err).strip('"'), 2)
+        fail("--model and -o/--output are required; see pirm-export --help")
+    fmt = get_format(args.format) if args.format else (format_of(args.output, writing=True) or get_format("pb"))
+    if args.quantization not in fmt.quantizations:
+        fail(f"--quantization {args.quantization} applies to TFLite only; {fmt.name} is written as "
+             f"{'/'.join(fmt.quantizations)} (use --format tflite)")
+    if args.calibration is not None and args.quantization != "int8":
+        fail("--calibration is for --format tflite --quantization int8")
+    from pirm_enhance.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
+    from pirm_enhance.exporters import export
+    from pirm_enhance.zoo import load_model
+
+    model = load_model(args.model, checkpoint=args.checkpoint)
+    report = export(model, args.output, format=fmt.name, quantization=args.quantization,
+                    calibration_images=args.calibration, clip=args.clip,
+                    allow_rule_violations=args.allow_rule_violations, overwrite=args.overwrite)
     print(json.dumps(report, indent=1))
     return 0
 
 
+main = entry(run)
+
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(main())

@@ -6,91 +6,71 @@ Examples:
   pirm-score ppcn_student.paper --as keras,pb,tflite,tflite_int8
   pirm-score --all-pretrained --as pb,tflite,tflite_int8
   pirm-score mt_phoenix.pb --mos 2.6804         # final Track B ranking form
+Exit codes: 2 usage, 3 submission refused, 4 validation data missing, 5 weights unavailable.
 """
 
-import argparse
-import json
 import sys
 
-EXIT_REFUSED = 3
-EXIT_NO_DATA = 4
+from pirm_enhance.cli import ArgumentParser, entry, fail, positive_float, positive_int
+from pirm_enhance.formats import VARIANTS
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="pirm-score", description=__doc__.splitlines()[0],
-                                epilog="\n".join(__doc__.splitlines()[2:]),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser("pirm-score", __doc__)
     p.add_argument("submissions", nargs="*", metavar="SUBMISSION",
                    help=".pb, SavedModel folder, .tflite, .onnx, .keras or a pretrained name")
-    p.add_argument("--track", choices=("A", "B"), default="B")
+    p.add_argument("--track", choices=("A", "B"), default="B",
+                   help="A: x4 super-resolution on DIV2K; B: enhancement on the DPED iPhone pairs")
     p.add_argument("--data", help="folder holding dped/ and div2k/ (default: $PIRM_DATA_DIR)")
-    p.add_argument("--mos", type=float, help="mean opinion score: use the final Track B ranking's form")
+    p.add_argument("--mos", type=positive_float, help="mean opinion score: use the final Track B ranking's form")
     p.add_argument("--as", dest="variants", default="keras",
-                   help="for pretrained names and .keras files: comma list of keras, pb, saved_model, "
-                        "tflite, tflite_fp16, tflite_dynamic_int8, tflite_int8, onnx (default keras)")
+                   help="for pretrained names and .keras files: comma list of "
+                        f"{', '.join(VARIANTS)}")
     p.add_argument("--all-pretrained", action="store_true",
-                   help="score every pretrained entry whose weights can be found")
-    p.add_argument("--rounds", type=int, default=1, help="repeat the runtime protocol, report the median")
+                   help="score every pretrained entry of the track whose weights can be found")
+    p.add_argument("--rounds", type=positive_int, default=1, help="repeat the runtime protocol, report the median")
     p.add_argument("--no-timing", action="store_true", help="fidelity only (no runtime, no scores)")
     p.add_argument("--infinite", choices=("exclude", "cap"), default="exclude",
                    help="infinite per-image PSNR (white patches): leave out of the mean, or count as 100 dB")
     p.add_argument("--json", action="store_true", help="print only a JSON document on stdout")
-    p.add_argument("--list", action="store_true", help="list the pretrained names and exit")
+    p.add_argument("--list", action="store_true", help="list the model names and exit")
     return p
-
-
-def _available_pretrained(track):
-    from pirm_enhance import list_pretrained, pretrained
-
-    names = []
-    for name in list_pretrained():
-        if (track == "B") == name.endswith("_div2k"):  # Track A models are the DIV2K ones
-            continue
-        try:
-            pretrained.resolve(name)
-        except pretrained.WeightsUnavailable as err:
-            print(f"skipping {name}: {err}", file=sys.stderr)
-            continue
-        names.append(name)
-    return names
 
 
 def run(argv=None):
     args = parser().parse_args(argv)
-    from pirm_enhance.cli import quiet_tensorflow
+    if args.list:
+        from pirm_enhance.zoo import list_model_names
+
+        print("\n".join(list_model_names()))
+        return 0
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad or not variants:
+        fail(f"--as: unknown variant(s) {', '.join(bad) or '(none given)'}; choose from {', '.join(VARIANTS)}")
+    if not args.submissions and not args.all_pretrained:
+        fail("name at least one SUBMISSION (or --all-pretrained); see pirm-score --help")
+    from pirm_enhance.quiet import quiet_tensorflow
 
     quiet_tensorflow()
-    from pirm_enhance import list_pretrained
-    from pirm_enhance.cli import fail
-
-    if args.list:
-        print("\n".join(list_pretrained()))
-        return 0
-    import pirm_enhance as pe
-    from pirm_enhance.runners import SubmissionError, UnsafeGraph
-    from pirm_enhance.scoring import DataMissing, format_table, score
+    from pirm_enhance.leaderboard import available_pretrained, score, to_json
+    from pirm_enhance.scoring import format_table
 
     submissions = list(args.submissions)
     if args.all_pretrained:
-        submissions += _available_pretrained(args.track)
+        found, skipped = available_pretrained(args.track)
+        for name, why in skipped:
+            print(f"skipping {name}: {why}", file=sys.stderr)
+        submissions += found
     if not submissions:
-        fail("name at least one SUBMISSION (or --all-pretrained); see pirm-score --help", 2)
-    try:
-        result = score(submissions, track=args.track, data_dir=args.data, mos=args.mos,
-                       variants=[v for v in args.variants.split(",") if v], rounds=args.rounds,
-                       timing=not args.no_timing, infinite=args.infinite)
-    except DataMissing as err:
-        fail(str(err), EXIT_NO_DATA)
-    except (SubmissionError, UnsafeGraph) as err:
-        fail(str(err), EXIT_REFUSED)
-    except (KeyError, ValueError, pe.WeightsUnavailable, pe.CheckpointMismatch) as err:
-        fail(str(err).strip('"'), 2)
-    if args.json:
-        print(json.dumps(result, indent=1))
-    else:
-        print(format_table(result))
+        fail(f"no Track {args.track} pretrained weights could be found (see the lines above)", 5)
+    result = score(submissions, track=args.track, data_dir=args.data, mos=args.mos, variants=variants,
+                   rounds=args.rounds, timing=not args.no_timing, infinite=args.infinite)
+    print(to_json(result) if args.json else format_table(result))
     return 0
 
 
+main = entry(run)
+
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(main())

@@ -8,8 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 
 
-class ImageError(ValueError):
-    """An image that cannot be used, with the reason in one line."""
+from pirm_enhance.errors import ImageError  # noqa: E402  (re-exported)
 
 
 def read_rgb(path):

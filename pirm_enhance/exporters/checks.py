@@ -22,8 +22,7 @@ RANGE_MARGIN = 0.1
 TOLERANCE = {"float32": 1e-4, "float16": 2e-2, "dynamic_int8": None, "int8": None}
 
 
-class RuleViolation(ValueError):
-    """An export that breaks a submission rule or disagrees with its Keras model."""
+from pirm_enhance.errors import RuleViolation  # noqa: E402  (re-exported)
 
 
 def _size_on_disk(path):
@@ -65,7 +64,7 @@ def check_export(model, runner, path, quantization="float32", clip=False,
         import tempfile
 
         from pirm_enhance.data.io import write_png
-        from pirm_enhance.scoring.ram_probe import in_subprocess
+        from pirm_enhance.memory import in_subprocess
 
         with tempfile.TemporaryDirectory() as tmp:
             hd = pathlib.Path(tmp) / "hd.png"
@@ -76,5 +75,6 @@ def check_export(model, runner, path, quantization="float32", clip=False,
             problems.append(f"{ram / 1024 ** 3:.2f} GB of RAM at 1280x720 (rule: at most 3.5 GB)")
     report["rule_violations"] = problems
     if problems and not allow_rule_violations:
-        raise RuleViolation(f"{os.fspath(path)}: " + "; ".join(problems))
+        raise RuleViolation(f"{os.fspath(path)}: " + "; ".join(problems)
+                            + " (allow_rule_violations=True / --allow-rule-violations keeps the file)")
     return report

@@ -1,4 +1,9 @@
-"""Writing a Keras model as a frozen graph, SavedModel, TFLite file or ONNX file."""
+"""Writing a Keras model as a frozen graph, SavedModel, TFLite, ONNX or ``.keras`` file.
+
+One ``write_<format>(model, path, quantization, calibration, clip)`` function
+per format; :data:`pirm_enhance.formats.FORMATS` names them, and
+:func:`write` dispatches through that table.
+"""
 
 import os
 import pathlib
@@ -7,37 +12,15 @@ import tempfile
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from pirm_enhance.data.io import read_float, write_atomic
 from pirm_enhance.data.synthetic import synthetic_photo
+from pirm_enhance.errors import ModelFileError, UsageError
+from pirm_enhance.graphs import INPUT_SPEC, frozen_function, frozen_graph_def  # noqa: F401
+from pirm_enhance.formats import EXPORT_FORMATS, FORMATS as FORMAT_TABLE, get_format
 
-FORMATS = ("pb", "saved_model", "tflite", "onnx")
-TFLITE_QUANTIZATIONS = ("float32", "float16", "dynamic_int8", "int8")
-INPUT_SPEC = tf.TensorSpec([1, None, None, 3], tf.float32, name="input")
-
-
-def frozen_function(model, clip=False):
-    """The model as a constants-only concrete function ``input -> output``."""
-
-    @tf.function(input_signature=[INPUT_SPEC])
-    def serve(x):
-        y = model(x, training=False)
-        if clip:
-            y = tf.clip_by_value(y, 0.0, 1.0)
-        return tf.identity(y, name="output")
-
-    return convert_variables_to_constants_v2(serve.get_concrete_function())
-
-
-def frozen_graph_def(model, clip=False):
-    """A TF1 GraphDef with placeholder ``input`` ([1, None, None, 3] float32) and
-    ``output``, constants only: what the organisers loaded with ``import_graph_def``."""
-    graph_def = frozen_function(model, clip).graph.as_graph_def()
-    names = {node.name for node in graph_def.node}
-    if "input" not in names or "output" not in names:
-        raise RuntimeError(f"frozen graph lacks input/output nodes (has {sorted(names)[:10]} ...)")
-    return graph_def
+FORMATS = EXPORT_FORMATS
+TFLITE_QUANTIZATIONS = FORMAT_TABLE["tflite"].quantizations
 
 
 def representative_images(paths=None, count=16, size=256, seed=0):
@@ -58,7 +41,7 @@ def representative_images(paths=None, count=16, size=256, seed=0):
 def tflite_bytes(model, quantization="float32", calibration=None, clip=False):
     """Convert through the frozen graph (the route that keeps Keras 3 weights) to builtin ops only."""
     if quantization not in TFLITE_QUANTIZATIONS:
-        raise ValueError(f"quantization must be one of {TFLITE_QUANTIZATIONS}, got {quantization!r}")
+        raise UsageError(f"quantization must be one of {TFLITE_QUANTIZATIONS}, got {quantization!r}")
     func = frozen_function(model, clip)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([func])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -83,7 +66,7 @@ def onnx_bytes(model, clip=False, opset=13):
     try:
         import tf2onnx
     except ImportError:
-        raise RuntimeError("ONNX export needs tf2onnx: pip install 'pirm-enhance[onnx]'") from None
+        raise UsageError("ONNX export needs tf2onnx: pip install 'pirm-enhance[onnx]'") from None
     graph_def = frozen_graph_def(model, clip)
     proto, _ = tf2onnx.convert.from_graph_def(
         graph_def, input_names=["input:0"], output_names=["output:0"], opset=opset)
@@ -118,23 +101,59 @@ def _write_saved_model(model, path, clip=False):
         raise
 
 
-def write(model, path, format, quantization="float32", calibration=None, clip=False):
-    """Write ``model`` to ``path`` in ``format`` (atomically); returns the path."""
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-    if format == "pb":
-        write_atomic(path, frozen_graph_def(model, clip).SerializeToString())
-    elif format == "saved_model":
-        _write_saved_model(model, path, clip)
-    elif format == "tflite":
-        write_atomic(path, tflite_bytes(model, quantization, calibration, clip))
-    else:
-        write_atomic(path, onnx_bytes(model, clip))
-    return pathlib.Path(path)
+def write_pb(model, path, quantization="float32", calibration=None, clip=False):
+    write_atomic(path, frozen_graph_def(model, clip).SerializeToString())
+
+
+def write_saved_model(model, path, quantization="float32", calibration=None, clip=False):
+    _write_saved_model(model, path, clip)
+
+
+def write_tflite(model, path, quantization="float32", calibration=None, clip=False):
+    write_atomic(path, tflite_bytes(model, quantization, calibration, clip))
+
+
+def write_onnx(model, path, quantization="float32", calibration=None, clip=False):
+    write_atomic(path, onnx_bytes(model, clip))
+
+
+def write_keras(model, path, quantization="float32", calibration=None, clip=False):
+    """A ``.keras`` file (``clip`` is not applied: the model is saved as it is)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.part.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write(model, path, format, quantization="float32", calibration=None, clip=False, overwrite=True):
+    """Write ``model`` to ``path`` in ``format`` (atomically); returns the path.
+
+    ``overwrite=False`` refuses an existing ``path`` before anything is written.
+    """
+    fmt = get_format(format)
+    if fmt.writer is None or format not in EXPORT_FORMATS:
+        raise UsageError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
+    if quantization not in fmt.quantizations:
+        raise UsageError(f"quantization {quantization} does not apply to {format} "
+                         f"(it takes {', '.join(fmt.quantizations)}; TFLite takes {', '.join(TFLITE_QUANTIZATIONS)})")
+    path = pathlib.Path(path)
+    if path.exists() and not overwrite:
+        raise ModelFileError(f"{path}: already exists; choose another output or pass --overwrite "
+                             "(overwrite=True)")
+    if path.exists() and fmt.folder != path.is_dir():
+        raise ModelFileError(f"{path}: exists and is a {'file' if path.is_file() else 'folder'}; a {format} "
+                             f"export is a {'folder' if fmt.folder else 'file'}")
+    fmt.write_function()(model, path, quantization, calibration, clip)
+    return path
 
 
 def export(model, path, format="pb", quantization="float32", calibration_images=None,
-           clip=False, check=True, allow_rule_violations=False, measure_ram=True):
+           clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -144,17 +163,20 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     report (see :func:`pirm_enhance.exporters.checks.check_export`); a broken rule
     raises :class:`RuleViolation` unless ``allow_rule_violations``. ``measure_ram``
     runs the file on a 1280x720 image in a fresh process (a few seconds).
+    ``overwrite=False`` refuses an existing ``path`` (the CLI's default).
     """
     from pirm_enhance.exporters.checks import check_export
     from pirm_enhance.runners import make_runner
 
     if not hasattr(model, "weights"):
-        from pirm_enhance.models_api import load_model
+        from pirm_enhance.zoo import load_model
 
         model = load_model(str(model))
+    if format == "keras":
+        check = False  # the file is the model itself
     calibration = (representative_images(calibration_images)
                    if format == "tflite" and quantization == "int8" else None)
-    path = write(model, path, format, quantization, calibration, clip)
+    path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite)
     report = {"path": str(path), "format": format,
               "quantization": quantization if format == "tflite" else "float32"}
     if check:

@@ -10,7 +10,7 @@ with the scorer. ``ssim_loss`` uses ``tf.image.ssim``.
 import numpy as np
 import tensorflow as tf
 
-from pirm_enhance.scoring.metrics import MS_SSIM_WEIGHTS, gaussian_window
+from pirm_enhance.metrics import MS_SSIM_WEIGHTS, gaussian_window
 
 
 def _filter(x, size):

@@ -23,7 +23,7 @@ def hd_runtime(runners, images, rounds=1, progress=True):
     """``{name: {"time_ms", "rounds_ms"}}`` for each runner in ``runners`` (a dict).
 
     ``images``: four ``[1, H, W, 3]`` arrays. (RAM is measured apart, in a
-    fresh process: :mod:`pirm_enhance.scoring.ram_probe`.)
+    fresh process: :mod:`pirm_enhance.memory`.)
     """
     if len(images) < 4:
         raise ValueError(f"the protocol needs 4 HD images, got {len(images)}")

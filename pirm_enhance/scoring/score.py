@@ -9,29 +9,19 @@ import pathlib
 import tempfile
 
 from pirm_enhance.data.io import read_float
+from pirm_enhance.errors import UsageError
 from pirm_enhance.runners import FrozenGraphRunner, make_runner
 from pirm_enhance.scoring.challenge import challenge_scores
 from pirm_enhance.scoring.runtime import hd_runtime
 from pirm_enhance.scoring.validation import DataMissing, data_root, fidelity, track_b_pairs
 
-# ways to run a zoo model or .keras file: (format, quantization, suffix)
-VARIANTS = {
-    "keras": None,
-    "pb": ("pb", "float32", ".pb"),
-    "saved_model": ("saved_model", "float32", ""),
-    "tflite": ("tflite", "float32", ".tflite"),
-    "tflite_fp16": ("tflite", "float16", ".tflite"),
-    "tflite_dynamic_int8": ("tflite", "dynamic_int8", ".tflite"),
-    "tflite_int8": ("tflite", "int8", ".tflite"),
-    "onnx": ("onnx", "float32", ".onnx"),
-}
 BASELINE_WEIGHTS = {"A": "srcnn.pirm_div2k", "B": "srcnn.pirm"}
 
 
 def baseline_runner(track="B"):
     """The SRCNN baseline as a frozen graph, with official weights when they can be had."""
     from pirm_enhance import build_model, load_model
-    from pirm_enhance.exporters import frozen_graph_def
+    from pirm_enhance.graphs import frozen_graph_def
     from pirm_enhance.pretrained import WeightsUnavailable
 
     try:
@@ -58,7 +48,7 @@ def hd_images(track="B", data_dir=None):
 
 def ram_of(runners, image_path, workdir):
     """Peak RSS growth of each runner on one HD image, each in a fresh process."""
-    from pirm_enhance.scoring.ram_probe import in_subprocess
+    from pirm_enhance.memory import in_subprocess
 
     out = {}
     for key, runner in runners.items():
@@ -75,35 +65,14 @@ def ram_of(runners, image_path, workdir):
     return out
 
 
-def expand(submission, variants, workdir):
-    """``[(label, runner, export_report)]``: files run as they are; zoo names and .keras
-    files once per requested variant (exported into ``workdir``)."""
-    path = pathlib.Path(str(submission))
-    is_file = path.exists() and not str(submission).endswith(".keras")
-    if is_file:
-        return [(str(submission), make_runner(submission), None)]
-    from pirm_enhance.exporters import export
-    base = make_runner(submission)
-    out = []
-    for variant in variants:
-        if variant == "keras":
-            out.append((f"{submission}", base, None))
-            continue
-        fmt, quant, suffix = VARIANTS[variant]
-        target = pathlib.Path(workdir) / f"{path.name.replace('.', '_')}_{variant}{suffix}"
-        report = export(base.model, target, format=fmt, quantization=quant,
-                        allow_rule_violations=True)
-        out.append((f"{submission} [{variant}]", make_runner(target), report))
-    return out
-
-
-def score(submissions, track="B", data_dir=None, mos=None, variants=("keras",), rounds=1,
-          timing=True, infinite="exclude", progress=True, measure_ram=True):
+def score(submissions, track="B", data_dir=None, mos=None, rounds=1, timing=True, infinite="exclude",
+          progress=True, measure_ram=True):
     """Score one or several submissions in one run; returns a dict with one row each.
 
-    ``submissions``: paths (``.pb``, SavedModel folder, ``.tflite``, ``.onnx``,
-    ``.keras``), pretrained names or runners. ``variants`` applies to zoo names
-    and ``.keras`` files (``keras``, ``pb``, ``tflite``, ``tflite_int8``, ...).
+    ``submissions``: runners, or ``(label, runner, export_report)`` triples, or
+    anything :func:`pirm_enhance.runners.make_runner` takes (paths of any
+    format, pretrained names). To score zoo models in several export variants
+    (``pb``, ``tflite_int8``, ...) use :func:`pirm_enhance.leaderboard.score`.
     ``mos``: the mean opinion score of the (single) submission, which switches
     the perceptual term to the final Track B ranking's MOS form. RAM (peak RSS
     growth on one HD image) is measured for each model in a fresh process.
@@ -111,10 +80,7 @@ def score(submissions, track="B", data_dir=None, mos=None, variants=("keras",), 
     if isinstance(submissions, (str, pathlib.Path)) or hasattr(submissions, "kind"):
         submissions = [submissions]
     if mos is not None and (len(submissions) != 1 or track != "B"):
-        raise ValueError("mos applies to one Track B submission")
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown:
-        raise ValueError(f"unknown variant(s) {unknown}; choose from {sorted(VARIANTS)}")
+        raise UsageError("mos applies to one Track B submission")
     root = data_root(data_dir)
     if track == "B":
         pairs = track_b_pairs(root)
@@ -124,9 +90,8 @@ def score(submissions, track="B", data_dir=None, mos=None, variants=("keras",), 
         files = track_a_images(root)
     images = hd_images(track, root) if timing else None
     with tempfile.TemporaryDirectory(prefix="pirm_score_") as workdir:
-        entries = []
-        for sub in submissions:
-            entries.extend(expand(sub, variants, workdir))
+        entries = [sub if isinstance(sub, tuple) else (str(getattr(sub, "name", sub)), make_runner(sub), None)
+                   for sub in submissions]
         rows = []
         for label, runner, report in entries:
             if track == "B":
@@ -185,4 +150,4 @@ def format_table(result):
     return "\n".join(lines)
 
 
-__all__ = ["VARIANTS", "baseline_runner", "format_table", "score"]
+__all__ = ["baseline_runner", "format_table", "score"]

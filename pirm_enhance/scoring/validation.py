@@ -7,14 +7,13 @@ import numpy as np
 
 from pirm_enhance.data.io import read_float
 from pirm_enhance.progress import Progress
-from pirm_enhance.scoring.metrics import ms_ssim, psnr
+from pirm_enhance.metrics import ms_ssim, psnr
 
 INFINITE_POLICIES = ("exclude", "cap")
 PSNR_CAP_DB = 100.0
 
 
-class DataMissing(FileNotFoundError):
-    """The PIRM validation data is not where it was looked for."""
+from pirm_enhance.errors import DataMissing  # noqa: E402  (re-exported)
 
 
 def data_root(data_dir=None):

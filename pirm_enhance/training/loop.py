@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from pirm_enhance.data import pairs as pair_data
 from pirm_enhance.data.io import write_png
-from pirm_enhance.scoring.metrics import ms_ssim, psnr
+from pirm_enhance.metrics import ms_ssim, psnr
 from pirm_enhance.training.recipes import recipe as get_recipe
 from pirm_enhance.training.trainer import EnhancerTrainer
 
@@ -98,7 +98,7 @@ def make_optimizer(rec):
 
 
 def _load_teacher(spec):
-    from pirm_enhance.models_api import load_model
+    from pirm_enhance.zoo import load_model
 
     if isinstance(spec, keras.Model):
         return spec

@@ -1,0 +1,33 @@
+"""A Keras model as a constants-only TF graph: the frozen ``input -> output`` function.
+
+Below both the exporters (which write it as ``.pb``, TFLite or ONNX) and the
+scorer (which runs the SRCNN baseline as a frozen graph, as the organisers did).
+"""
+
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+INPUT_SPEC = tf.TensorSpec([1, None, None, 3], tf.float32, name="input")
+
+
+def frozen_function(model, clip=False):
+    """The model as a constants-only concrete function ``input -> output``."""
+
+    @tf.function(input_signature=[INPUT_SPEC])
+    def serve(x):
+        y = model(x, training=False)
+        if clip:
+            y = tf.clip_by_value(y, 0.0, 1.0)
+        return tf.identity(y, name="output")
+
+    return convert_variables_to_constants_v2(serve.get_concrete_function())
+
+
+def frozen_graph_def(model, clip=False):
+    """A TF1 GraphDef with placeholder ``input`` ([1, None, None, 3] float32) and
+    ``output``, constants only: what the organisers loaded with ``import_graph_def``."""
+    graph_def = frozen_function(model, clip).graph.as_graph_def()
+    names = {node.name for node in graph_def.node}
+    if "input" not in names or "output" not in names:
+        raise RuntimeError(f"frozen graph lacks input/output nodes (has {sorted(names)[:10]} ...)")
+    return graph_def

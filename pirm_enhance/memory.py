@@ -1,0 +1,72 @@
+"""Peak resident memory of a call (Linux), and the RAM of one HD image in a fresh process.
+
+``python -m pirm_enhance.memory MODEL IMAGE`` prints the peak resident-memory
+growth (bytes) while the model processes the image once, measured after the
+model is loaded, in a process that has run nothing else: the organisers' "RAM
+for one 1280x720 image". Measuring inside the caller's own process would see
+buffers other models freed and left to the allocator. Used by the exporter's
+rule check and by the scorer; it sits below both.
+"""
+
+import pathlib
+import sys
+
+
+def _status_kb(field):
+    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def peak_rss_growth(fn, *args):
+    """``(result, bytes)``: how far the process's peak RSS rose above its RSS before ``fn``.
+
+    The kernel's high-water mark is reset first (``/proc/self/clear_refs``,
+    value 5), so earlier peaks do not hide this one. Returns ``None`` bytes
+    where the kernel does not allow that (then nothing can be said).
+    """
+    try:
+        pathlib.Path("/proc/self/clear_refs").write_text("5")
+        before = _status_kb("VmRSS")
+    except OSError:
+        return fn(*args), None
+    result = fn(*args)
+    return result, max(0, _status_kb("VmHWM") - before) * 1024
+
+
+def measure(model_path, image_path):
+    """Peak RSS growth (bytes) of ``model_path`` on ``image_path``, in this process."""
+    from pirm_enhance.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
+    from pirm_enhance.data.io import read_float
+    from pirm_enhance.runners import make_runner
+
+    runner = make_runner(model_path)
+    image = read_float(image_path)[None]
+    runner(image[:, :32, :32])  # load lazily created state on a tiny image first
+    _, grown = peak_rss_growth(runner, image)
+    return grown
+
+
+def in_subprocess(model_path, image_path, timeout=600):
+    """Bytes, or ``None`` if the probe could not run."""
+    import os
+    import subprocess
+
+    try:
+        proc = subprocess.run([sys.executable, "-m", "pirm_enhance.memory", str(model_path), str(image_path)],
+                              capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+    except subprocess.TimeoutExpired:
+        return None
+    try:
+        return int(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+
+
+if __name__ == "__main__":
+    value = measure(sys.argv[1], sys.argv[2])
+    print(-1 if value is None else value)
