@@ -103,21 +103,43 @@ def _download(entry, spec, target_dir):
                     fname=spec["name"], origin=url, file_hash=spec["sha256"],
                     cache_dir=str(target_dir.parent.parent), cache_subdir=f"weights/{entry['name']}")
         except Exception as err:  # network errors come in many types
-            errors.append(f"{url}: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            errors.append(reason.rsplit(" -- ", 1)[-1].replace(url, "").strip(" :") or type(err).__name__)
             partial = target_dir / spec["name"]
             if partial.exists() and sha256(partial) != spec["sha256"]:
                 partial.unlink()  # get_file leaves a file that failed its hash check
             continue
         return pathlib.Path(path)
-    raise WeightsUnavailable(
-        f"pretrained file {spec['name']} of {entry['name']} is not in PIRM_WEIGHTS_DIR "
-        f"({os.environ.get('PIRM_WEIGHTS_DIR') or 'unset'}) nor in the cache ({target_dir}), and "
-        f"downloading it failed ({'; '.join(errors)}). Download {spec['urls'][0]} "
-        f"(sha256 {spec['sha256']}) and set PIRM_WEIGHTS_DIR to its folder, or go online.")
+    raise _Missing(spec, errors)
+
+
+class _Missing(Exception):
+    def __init__(self, spec, errors):
+        super().__init__(spec["name"])
+        self.spec, self.errors = spec, errors
+
+
+def _missing_error(entry, missing):
+    """One line naming every file of ``entry`` that could not be had, with URL and sha256."""
+    target_dir = home() / "weights" / entry["name"]
+    files = "; ".join(f"{m.spec['urls'][0]} (sha256 {m.spec['sha256']})" for m in missing)
+    why = "; ".join(dict.fromkeys(e for m in missing for e in m.errors)) or "no URL"
+    return WeightsUnavailable(
+        f"pretrained {entry['name']} needs {len(entry['files'])} file(s) "
+        f"({', '.join(s['name'] for s in entry['files'])}); not found in PIRM_WEIGHTS_DIR "
+        f"({os.environ.get('PIRM_WEIGHTS_DIR') or 'unset'}) nor in the cache ({target_dir}), and downloading "
+        f"failed ({why}). Download {files} into one folder and set PIRM_WEIGHTS_DIR to it, or go online.")
 
 
 def resolve_file(entry, spec):
     """Local path of one file of a pretrained entry (see module doc for the order)."""
+    try:
+        return _resolve_file(entry, spec)
+    except _Missing as err:
+        raise _missing_error(entry, [err]) from None
+
+
+def _resolve_file(entry, spec):
     found = _find_local(spec)
     if found is not None:
         return found
@@ -136,7 +158,14 @@ def resolve(name):
     canonical names, since TF reads a checkpoint by prefix.
     """
     entry = get_entry(name)
-    paths = [resolve_file(entry, spec) for spec in entry["files"]]
+    paths, missing = [], []
+    for spec in entry["files"]:
+        try:
+            paths.append(_resolve_file(entry, spec))
+        except _Missing as err:
+            missing.append(err)
+    if missing:
+        raise _missing_error(entry, missing)
     stems = {p.parent / p.name[: -len(spec["role"]) - 1] for p, spec in zip(paths, entry["files"])}
     if len(stems) == 1:
         return str(stems.pop())

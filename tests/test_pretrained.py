@@ -105,6 +105,10 @@ def test_offline_and_missing_is_one_clear_error(tmp_path, monkeypatch):
     msg = str(info.value)
     assert "m.index" in msg and "PIRM_WEIGHTS_DIR" in msg and entry["files"][0]["urls"][0] in msg
     assert "\n" not in msg
+    # a checkpoint needs every file: all of them are named, with their URLs
+    assert len(entry["files"]) == 2
+    for spec in entry["files"]:
+        assert spec["name"] in msg and spec["urls"][0] in msg and spec["sha256"] in msg
 
 
 def test_a_corrupt_download_is_not_kept(tmp_path, monkeypatch):

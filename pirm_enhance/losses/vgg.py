@@ -17,10 +17,13 @@ Weights come from
 """
 
 import logging
+import pathlib
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from pirm_enhance.errors import ModelFileError, UnknownName, WeightsUnavailable, first_line
 
 MEAN_RGB = np.array([123.68, 116.779, 103.939], np.float32)
 BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 4, 256), (4, 4, 512), (5, 4, 512))
@@ -54,7 +57,7 @@ class VGG19Features:
             outputs[f"pool{block}"] = x
         unknown = [name for name in self.layers if name not in outputs]
         if unknown:
-            raise KeyError(f"unknown VGG-19 layer(s) {unknown}; choose from {sorted(outputs)}")
+            raise UnknownName(f"unknown VGG-19 layer(s) {unknown}; choose from {sorted(outputs)}")
         self.model = keras.Model(inputs, {name: outputs[name] for name in self.layers}, name="vgg19_features")
         self.model.trainable = False
         self.source = self._load(weights)
@@ -66,7 +69,13 @@ class VGG19Features:
                         .__class__.__name__)
             return "random"
         if weights == "imagenet":
-            reference = keras.applications.VGG19(include_top=False, weights="imagenet")
+            try:
+                reference = keras.applications.VGG19(include_top=False, weights="imagenet")
+            except Exception as err:  # offline: urllib/HTTP errors of many types
+                raise WeightsUnavailable(
+                    f"the ImageNet VGG-19 weights could not be downloaded ({first_line(err)}); offline, pass "
+                    "--vgg PATH to imagenet-vgg-verydeep-19.mat (MatConvNet, as DPED used) or --vgg random "
+                    "(tests only)") from None
             convs = [l for l in reference.layers if isinstance(l, keras.layers.Conv2D)]
             for name, layer in zip(_conv_names(), convs):
                 kernel, bias = layer.get_weights()
@@ -79,8 +88,16 @@ class VGG19Features:
     def _load_matconvnet(self, path):
         from scipy import io
 
-        data = io.loadmat(str(path))
+        if not pathlib.Path(path).is_file():
+            raise ModelFileError(f"{path}: no such file; --vgg takes imagenet, a path to "
+                                 "imagenet-vgg-verydeep-19.mat, or random")
+        try:
+            data = io.loadmat(str(path))
+        except Exception as err:  # scipy raises several types for a file that is not a .mat
+            raise ModelFileError(f"{path}: not a MatConvNet .mat file ({first_line(err)})") from None
         found = {}
+        if "layers" not in data:
+            raise ModelFileError(f"{path}: not the MatConvNet VGG-19 file (no 'layers' entry)")
         for entry in data["layers"][0]:
             layer = entry[0, 0]
             name = str(np.squeeze(layer["name"]))
@@ -90,7 +107,7 @@ class VGG19Features:
                                np.reshape(bias, -1).astype(np.float32))
         missing = [n for n in _conv_names() if n not in found]
         if missing:
-            raise ValueError(f"{path}: not the MatConvNet VGG-19 file (missing {missing})")
+            raise ModelFileError(f"{path}: not the MatConvNet VGG-19 file (missing {missing})")
         for name in _conv_names():
             self.model.get_layer(name).set_weights(list(found[name]))
         return f"matconvnet ({path})"

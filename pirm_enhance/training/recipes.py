@@ -10,6 +10,7 @@ Override any key with ``recipe(name, key=value)``.
 
 import copy
 
+from pirm_enhance.errors import UnknownName
 from pirm_enhance.registry import unknown
 
 _DPED_CODE = {"content": 10.0, "content_layers": ("relu5_4",), "texture": 1.0, "color": 0.5,
@@ -63,7 +64,7 @@ def recipe(name, **overrides):
     known = set(LOSS_KEYS) | {k for r in RECIPES.values() for k in r}
     bad = sorted(set(overrides) - known)
     if bad:
-        raise KeyError(f"unknown recipe key(s) {bad}; known: {sorted(known)}")
+        raise UnknownName(f"unknown recipe key(s) {bad}; known: {sorted(known)}")
     out = copy.deepcopy(RECIPES[name])
     out.update(overrides)
     out["name"] = name
