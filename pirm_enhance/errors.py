@@ -105,10 +105,24 @@ class CheckpointMismatch(ModelFileError):
     """A TF1 checkpoint whose variables do not fit the architecture."""
 
 
+_NOISE = ("Detected at node", "[[", "File ", "Traceback", "Graph execution error", "Node:", "Stack trace")
+
+
 def first_line(err):
-    """The first non-empty line of an exception's text, or its type name."""
-    text = str(err).strip().strip('"').strip()
-    return text.splitlines()[0] if text else type(err).__name__
+    """The line of an exception's text that says what went wrong, or its type name.
+
+    TensorFlow's run-time errors open with "Graph execution error:" and a stack
+    of "Detected at node" lines; the line that matters (``boom : Tensor had NaN
+    values``) comes later, so headers, stack lines and lines ending in ``:`` are
+    skipped when something better follows.
+    """
+    text = getattr(err, "message", None) if not isinstance(err, str) else err
+    text = str(text if isinstance(text, str) and text else err).strip().strip('"').strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if not line.startswith(_NOISE) and not line.endswith(":"):
+            return line
+    return lines[0] if lines else type(err).__name__
 
 
 __all__ = ["CheckpointMismatch", "DataMissing", "ImageError", "ModelFileError", "ModelRunError",

@@ -7,7 +7,6 @@ TensorFlow.
 
 import os
 import pathlib
-import sys
 
 from pirm_enhance.errors import ModelFileError, UnknownName, WeightsUnavailable, first_line
 from pirm_enhance.pretrained import DEFAULT_NAME, get_entry, list_pretrained, resolve
@@ -23,13 +22,12 @@ def list_model_names():
 
 def default_model_path():
     """The project's own default model: ``$PIRM_DEFAULT_MODEL``, the copy shipped inside the
-    package (``pirm_enhance/models/``), the repository's ``models/``, or the copy installed
-    under ``<prefix>/share/pirm_enhance/models``."""
+    package (``pirm_enhance/models/``: a wheel, copied from ``models/`` at build time), or the
+    repository's ``models/`` (a clone or an editable install)."""
     here = pathlib.Path(__file__).resolve().parent
     candidates = [os.environ.get("PIRM_DEFAULT_MODEL"),
                   here / "models" / DEFAULT_MODEL_FILE,
-                  here.parent / "models" / DEFAULT_MODEL_FILE,
-                  pathlib.Path(sys.prefix) / "share" / "pirm_enhance" / "models" / DEFAULT_MODEL_FILE]
+                  here.parent / "models" / DEFAULT_MODEL_FILE]
     for candidate in candidates:
         if candidate and pathlib.Path(candidate).is_file():
             return str(candidate)
@@ -46,6 +44,10 @@ def load_keras_file(path):
     path = pathlib.Path(os.fspath(path))
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a Keras 3 model file (a .keras file is a zip archive; this is not)")
     try:
         return keras.saving.load_model(path)
     except Exception as err:  # keras raises many types for a bad file
