@@ -54,6 +54,7 @@ def main():
     from pirm_enhance.data.synthetic import synthetic_photo
     from pirm_enhance.enhancer import Enhancer, enhance_files
     from pirm_enhance.runners import make_runner
+    from pirm_enhance.samples import samples_dir
     from pirm_enhance.scoring import challenge_scores
     from pirm_enhance.scoring.runtime import hd_runtime
     from pirm_enhance.scoring.score import baseline_runner, format_table, hd_files, ram_of
@@ -65,7 +66,7 @@ def main():
     model = pe.load_model("default")
     print(f"default model: {model.name}, {model.count_params():,} parameters", file=sys.stderr)
 
-    result = enhance_files([ROOT / "samples"], out, Enhancer(model), compare=True, suffix="_enhanced")
+    result = enhance_files([samples_dir()], out, Enhancer(model), compare=True, suffix="_enhanced")
     print(f"enhanced {len(result['written'])} sample photos", file=sys.stderr)
 
     exports = {}
