@@ -5,25 +5,21 @@ import pytest
 
 import pirm_enhance as pe
 from pirm_enhance import checkpoints, pretrained
+import zoo_checks
 from tf1_util import save_tf1_checkpoint
 
-TF1_ARCHS = [n for n in pe.list_models() if n != "rsgunet"]
+_random_tf1_values = zoo_checks.random_tf1_values
 
 
-def _random_tf1_values(model, rng):
-    return {name: rng.normal(0, 0.05, var.shape).astype("float32")
-            for name, var in checkpoints.tf1_layout(model).items()}
-
-
-@pytest.mark.parametrize("arch", TF1_ARCHS)
+@pytest.mark.parametrize("arch", [n for n in pe.list_models() if zoo_checks.arch_class(n).tf1_checkpoint])
 def test_round_trip_through_a_tf1_saver_checkpoint(arch, tmp_path, rng):
-    model = pe.build_model(arch)
-    values = _random_tf1_values(model, rng)
-    values[f"{model.tf1_scope}/Adam_step_ignored/Adam"] = np.zeros(1, "float32")  # optimizer slots are skipped
-    prefix = save_tf1_checkpoint(tmp_path / "model.ckpt", values)
-    loaded = pe.load_model(arch, checkpoint=prefix)
-    for name, var in checkpoints.tf1_layout(loaded).items():
-        np.testing.assert_array_equal(var.numpy(), np.broadcast_to(values[name], var.shape))
+    zoo_checks.check_tf1_round_trip(arch, tmp_path, rng)
+
+
+@pytest.mark.parametrize("arch", pe.list_models())
+def test_tf1_checkpoint_attribute_matches_the_layout(arch):
+    """``tf1_checkpoint`` True: every weight has a TF1 name; False: the import refuses."""
+    zoo_checks.check_tf1_flag(zoo_checks.tiny_model(arch))
 
 
 def test_norm_variables_follow_construction_order():

@@ -15,13 +15,44 @@ import keras
 
 
 class ZooModel(keras.Model):
-    """A zoo architecture. Subclasses set the TF1 layout and ``_arch_config``."""
+    """A zoo architecture. Subclasses set the TF1 layout and ``_arch_config``.
+
+    Class attributes, read by the library and by the generic tests (which run every
+    registered architecture, so a new one is tested without editing them); override
+    the defaults in the subclass:
+
+    * ``tf1_scope``, ``tf1_kernel``, ``tf1_bias``: the TF1 variable names
+      (``<scope>/<kernel % N>``) that :mod:`pirm_enhance.checkpoints` maps to layer
+      ``conv<N>``; ``tf1_broadcast_bias``: ``{conv index: TF1 shape}`` of biases
+      broadcast onto the Keras bias (SRCNN's one-value last bias).
+    * ``tf1_checkpoint`` (``True``): the architecture has a TF1 variable layout that
+      :func:`pirm_enhance.checkpoints.load_tf1_checkpoint` maps (every weighted layer
+      is a ``conv<N>`` or a ``norm<K>`` instance norm). ``False`` for ports without
+      TF1 weights whose layers have no TF1 names (RSGUNet).
+    * ``output_range`` (``(0.5 - 0.58, 0.5 + 0.58)``, the DPED head
+      ``tanh * 0.58 + 0.5``): closed bounds every output value lies in.
+    * ``tiny_config`` (``{}``): constructor keyword arguments of a small version
+      (fewer blocks / channels) with the same structure, for fast tests (gradients,
+      one training step per recipe); ``{}`` when the default is already small.
+    * ``kd_features`` (``None``): the name of the layer whose output the
+      distillation loss compares (student and teacher of a ``kd`` recipe); ``None``
+      when the architecture has no such layer. Its output has the input's height
+      and width.
+
+    The challenge track is a property of trained weights, not of an architecture
+    (SRCNN has Track A and Track B weights): it is the ``track`` field of
+    ``pretrained.json``.
+    """
 
     tf1_scope = "generator"
     tf1_kernel = "W%d"
     tf1_bias = "b%d"
     # tf1 bias shapes that are broadcast onto the Keras bias: {conv index: tf1 shape}
     tf1_broadcast_bias = {}
+    tf1_checkpoint = True
+    output_range = (0.5 - 0.58, 0.5 + 0.58)
+    tiny_config = {}
+    kd_features = None
 
     def _finish(self, inputs, outputs, name, arch_config, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)

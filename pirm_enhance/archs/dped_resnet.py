@@ -32,6 +32,8 @@ def residual_blocks(x, blocks, channels, conv_index, norm_index, init="dped"):
 
 @keras.saving.register_keras_serializable(package="pirm_enhance")
 class DPEDResNet(ZooModel):
+    tiny_config = {"blocks": 1, "channels": 8}
+
     def __init__(self, blocks=4, channels=64, init="dped", name="dped_resnet", **kwargs):
         inputs = image_input()
         x = layers.conv(channels, 9, "conv1", activation="relu", init=init)(inputs)

@@ -26,6 +26,8 @@ def _conv_in_relu(x, layer, norm_index):
 @register_arch("eds")
 @keras.saving.register_keras_serializable(package="pirm_enhance")
 class EdS(ZooModel):
+    tiny_config = {"depth": 4}
+
     def __init__(self, depth=16, name="eds", **kwargs):
         d = depth
         inputs = image_input()

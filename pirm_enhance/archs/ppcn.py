@@ -33,6 +33,8 @@ class PPCNStudent(ZooModel):
     """Student (``generator_little``): 5 convolutions, 8/16 channels, about 10k parameters."""
 
     tf1_scope = "generator_little"
+    tiny_config = {"channels": 4}
+    kd_features = KD_FEATURES
 
     def __init__(self, channels=8, contrast=1.2, name="ppcn_student", **kwargs):
         c = channels
@@ -54,6 +56,8 @@ class PPCNTeacher(ZooModel):
     """Teacher (``generator_s``): 8 convolutions, 16/32 channels, two residual groups."""
 
     tf1_scope = "generator_s"
+    tiny_config = {"channels": 4}
+    kd_features = KD_FEATURES
 
     def __init__(self, channels=16, contrast=1.2, name="ppcn_teacher", **kwargs):
         c = channels

@@ -22,6 +22,10 @@ _SLOPE = 0.2
 @register_arch("rsgunet")
 @keras.saving.register_keras_serializable(package="pirm_enhance")
 class RSGUNet(ZooModel):
+    tf1_checkpoint = False  # no official weights: Keras layer names only (up<i>, global_dense)
+    output_range = (0.52 - 0.58, 0.52 + 0.58)
+    tiny_config = {"width": 4}
+
     def __init__(self, width=16, name="rsgunet", **kwargs):
         counter = iter(range(1, 100))
 

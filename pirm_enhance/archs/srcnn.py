@@ -20,6 +20,7 @@ class SRCNN(ZooModel):
     # The official checkpoint's last bias has shape [1]: one value added to all
     # three channels. It is imported by broadcasting it onto the 3-channel bias.
     tf1_broadcast_bias = {3: (1,)}
+    tiny_config = {"filters": (8, 8)}
 
     def __init__(self, filters=(64, 32), kernel_sizes=(9, 5, 5), name="srcnn", **kwargs):
         inputs = image_input()
