@@ -1,9 +1,10 @@
 """Name -> architecture builder, and name.tag -> pretrained entry lookups.
 
-Two registries, no scanning: architectures register themselves when
-``pirm_enhance.archs`` is imported (the lookups below import it first, so the
-registry is never seen empty); pretrained entries come from the data table
-``pretrained.json``.
+Two registries: architectures register themselves when ``pirm_enhance.archs``
+is imported, which imports every module of that package (a new architecture
+is one new module there, no list to edit); the lookups below import it first,
+so the registry is never seen empty. Pretrained entries come from the data
+table ``pretrained.json``.
 """
 
 import difflib
