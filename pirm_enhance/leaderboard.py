@@ -38,12 +38,13 @@ def _is_zoo_model(submission):
 
 
 def expand(submission, variants, workdir):
-    """``[(label, runner, export_report)]``: files run as they are; zoo names and .keras
-    files once per requested variant (exported into ``workdir``)."""
+    """``[(label, runner or path, export_report)]``: files as they are (paths: the scorer
+    loads them in its sandbox); zoo names and .keras files once per requested variant
+    (exported into ``workdir``; the exported files are scored as files)."""
     from pirm_enhance.runners import make_runner
 
     if hasattr(submission, "kind") or not _is_zoo_model(submission):
-        return [(str(getattr(submission, "name", submission)), make_runner(submission), None)]
+        return [(str(getattr(submission, "name", submission)), submission, None)]
     from pirm_enhance.exporters import export
 
     base = make_runner(submission)
@@ -56,15 +57,19 @@ def expand(submission, variants, workdir):
         target = pathlib.Path(workdir) / f"{pathlib.Path(str(submission)).name.replace('.', '_')}_{variant}" \
                                          f"{FORMATS[fmt_name].suffix}"
         report = export(base.model, target, format=fmt_name, quantization=quant, allow_rule_violations=True)
-        out.append((f"{submission} [{variant}]", make_runner(target), report))
+        out.append((f"{submission} [{variant}]", target, report))
     return out
 
 
 def score(submissions, track="B", data_dir=None, mos=None, variants=("keras",), rounds=1, timing=True,
-          infinite="exclude", progress=True, measure_ram=True):
+          infinite="exclude", progress=True, measure_ram=True, sandbox=True, memory_limit_gib=None,
+          time_limit_s=None):
     """Like :func:`pirm_enhance.scoring.score.score`, with ``variants`` for zoo names and
     ``.keras`` files (``keras``, ``pb``, ``saved_model``, ``tflite``, ``tflite_fp16``,
-    ``tflite_dynamic_int8``, ``tflite_int8``, ``onnx``)."""
+    ``tflite_dynamic_int8``, ``tflite_int8``, ``onnx``). ``sandbox``, ``memory_limit_gib``
+    and ``time_limit_s`` (None: the defaults of :mod:`pirm_enhance.scoring.sandbox`) are
+    the limits files are scored under."""
+    from pirm_enhance.scoring.sandbox import DEFAULT_MEMORY_LIMIT_GIB, DEFAULT_TIME_LIMIT_S
     from pirm_enhance.scoring.score import score as score_entries
     from pirm_enhance.scoring.validation import data_root
 
@@ -79,7 +84,9 @@ def score(submissions, track="B", data_dir=None, mos=None, variants=("keras",), 
     with tempfile.TemporaryDirectory(prefix="pirm_variants_") as workdir:
         entries = [e for sub in submissions for e in expand(sub, variants, workdir)]
         return score_entries(entries, track=track, data_dir=data_dir, mos=mos, rounds=rounds, timing=timing,
-                             infinite=infinite, progress=progress, measure_ram=measure_ram)
+                             infinite=infinite, progress=progress, measure_ram=measure_ram, sandbox=sandbox,
+                             memory_limit_gib=memory_limit_gib or DEFAULT_MEMORY_LIMIT_GIB,
+                             time_limit_s=time_limit_s or DEFAULT_TIME_LIMIT_S)
 
 
 def _strict(value):

@@ -16,7 +16,7 @@ import tensorflow as tf
 from pirm_enhance import archs  # noqa: F401  (registers the zoo classes for .keras loading)
 from pirm_enhance.errors import ModelFileError, ModelRunError, PirmError, SubmissionError, UnsafeGraph, first_line
 from pirm_enhance.formats import format_of, known_suffixes
-from pirm_enhance.graph_check import SAVED_MODEL_OPS, check_ops
+from pirm_enhance.graph_check import check_ops, check_saved_model
 
 
 class Runner:
@@ -147,20 +147,9 @@ class SavedModelRunner(Runner):
     kind = "saved_model"
 
     def __init__(self, path, name=None, signature="serving_default"):
-        from tensorflow.core.protobuf import saved_model_pb2
-
         self.source = str(path)
         self.name = name or pathlib.Path(path).name
-        proto = saved_model_pb2.SavedModel()
-        pb = pathlib.Path(path) / "saved_model.pb"
-        if not pb.exists():
-            raise SubmissionError(f"{path}: not a SavedModel folder (no saved_model.pb)")
-        try:
-            proto.ParseFromString(pb.read_bytes())
-        except Exception as err:
-            raise SubmissionError(f"{path}: saved_model.pb does not parse ({_first_line(err)})") from None
-        for meta in proto.meta_graphs:
-            check_ops(meta.graph_def, self.source, SAVED_MODEL_OPS)
+        self.check(path)
         try:
             self.module = tf.saved_model.load(self.source)
         except Exception as err:
@@ -173,6 +162,23 @@ class SavedModelRunner(Runner):
         if len(inputs) != 1:
             raise SubmissionError(f"{path}: the signature takes {len(inputs)} inputs, the rules need one image")
         self.input_key = next(iter(inputs))
+
+    @staticmethod
+    def check(path):
+        """Parse ``saved_model.pb`` and refuse it, in one line, unless it passes
+        :func:`pirm_enhance.graph_check.check_saved_model` (nothing is loaded or run)."""
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        proto = saved_model_pb2.SavedModel()
+        pb = pathlib.Path(path) / "saved_model.pb"
+        if not pb.exists():
+            raise SubmissionError(f"{path}: not a SavedModel folder (no saved_model.pb)")
+        try:
+            proto.ParseFromString(pb.read_bytes())
+        except Exception as err:
+            raise SubmissionError(f"{path}: saved_model.pb does not parse ({_first_line(err)})") from None
+        check_saved_model(proto, str(path))  # ops, constants, checkpoint ops on its own folder only
+        return proto
 
     def _run_one(self, image):
         out = self.fn(**{self.input_key: tf.constant(image)})

@@ -153,3 +153,151 @@ def test_round_trip_export_then_score(tmp_path, data_dir, weights_dir):
         assert row["psnr"] == pytest.approx(keras_row["psnr"], abs=0.01)
     print(f"full-int8 TFLite PSNR {int8['psnr']:.4f} dB, MS-SSIM {int8['ms_ssim']:.5f}")
     assert 15 < int8["psnr"] < 30
+
+
+# ---- strict JSON, one line for a failing model, Ctrl-C, flags -----------------------------
+
+def _strict_json(text):
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_output_is_strict(monkeypatch, capsys):
+    from pirm_enhance import leaderboard
+    from pirm_enhance.cli import score as score_cli
+
+    nan, inf = float("nan"), float("inf")
+    result = {"track": "B", "perceptual": "ms_ssim",
+              "rows": [{"submission": "x.pb", "kind": "pb", "psnr": inf, "ms_ssim": nan,
+                        "scores": {"A": -inf, "B": nan, "C": 1.5}, "rounds_ms": [nan, 2.0]}]}
+    with pytest.raises(ValueError, match="not strict JSON"):
+        _strict_json(json.dumps(result))  # what plain json.dumps would have printed
+    doc = _strict_json(leaderboard.to_json(result))
+    row = doc["rows"][0]
+    assert row["psnr"] == "inf" and row["ms_ssim"] is None and row["rounds_ms"] == [None, 2.0]
+    assert row["scores"] == {"A": "-inf", "B": None, "C": 1.5}
+    monkeypatch.setattr(leaderboard, "score", lambda *args, **kwargs: result)
+    assert score_cli.main(["x.pb", "--json"]) == 0
+    assert _strict_json(capsys.readouterr().out) == doc
+
+
+def _tiny_data(root):
+    """3 patch pairs and 4 small 'HD' images in the PIRM layout."""
+    from PIL import Image
+
+    from pirm_enhance.data.synthetic import synthetic_photo
+
+    for sub, gain in (("iphone", 1.0), ("canon", 1.15)):
+        (root / "dped" / "patches" / sub).mkdir(parents=True)
+        for i in range(3):
+            image = np.uint8(np.clip(synthetic_photo(100, 100, seed=i) * gain, 0, 1) * 255)
+            Image.fromarray(image).save(root / "dped" / "patches" / sub / f"{i}.jpg")
+    (root / "dped" / "HD_res").mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(np.uint8(synthetic_photo(72, 128, seed=10 + i) * 255)).save(root / "dped" / "HD_res" / f"{i}.png")
+    return root
+
+
+def _pb(path, body):
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, None, None, 3], name="input")
+        tf.identity(body(x), name="output")
+    path.write_bytes(graph.as_graph_def().SerializeToString())
+    return path
+
+
+def _error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def test_cli_model_failing_while_running_is_one_line(tmp_path):
+    boom = _pb(tmp_path / "boom.pb", lambda x: tf.debugging.check_numerics(tf.math.log(x - 2.0), "boom"))
+    proc = _cli(str(boom), "--data", str(_tiny_data(tmp_path / "data")), "--no-timing")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    lines = _error_lines(proc.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
+    assert "boom" in lines[0] and "failed while running" in lines[0]
+
+
+def _sandbox_child(pid):
+    """The pid of ``pid``'s sandbox child process, or None."""
+    import pathlib
+
+    for proc in pathlib.Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit():
+                continue
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid and b"pirm_sandbox_" in (proc / "cmdline").read_bytes():
+                return int(proc.name)
+        except (OSError, ValueError, IndexError):
+            pass
+    return None
+
+
+def _alive(pid):
+    import pathlib
+
+    try:
+        return (pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    except OSError:
+        return False
+
+
+def test_ctrl_c_while_scoring_is_one_line_and_stops_the_sandbox(tmp_path):
+    import signal
+    import time
+
+    pb = _pb(tmp_path / "dim.pb", lambda x: x * 0.9)
+    proc = subprocess.Popen([sys.executable, "-m", "pirm_enhance.cli.score", str(pb), "--data",
+                             str(_tiny_data(tmp_path / "data")), "--no-timing"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child, deadline = None, time.time() + 300
+    while child is None and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+        child = _sandbox_child(proc.pid)
+    assert child is not None, "the scorer never started its sandbox process"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert _error_lines(err) == ["error: interrupted (Ctrl-C)"]
+    for _ in range(100):
+        if not _alive(child):
+            break
+        time.sleep(0.05)
+    assert not _alive(child), "the sandbox process outlived the interrupted scorer"
+
+
+def test_ctrl_c_in_pirm_score_main(monkeypatch, capsys):
+    from pirm_enhance import leaderboard
+    from pirm_enhance.cli import score as score_cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(leaderboard, "score", interrupted)
+    assert score_cli.main(["x.pb", "--no-timing"]) == 130
+    assert capsys.readouterr().err == "error: interrupted (Ctrl-C)\n"
+
+
+def test_rounds_zero_is_refused_at_parse_time(capsys, monkeypatch):
+    from pirm_enhance import leaderboard
+    from pirm_enhance.cli import score as score_cli
+
+    monkeypatch.setattr(leaderboard, "score", lambda *a, **k: pytest.fail("scoring started"))
+    assert score_cli.main(["x.pb", "--rounds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: argument --rounds: '0' is not a whole number >= 1")
+    assert score_cli.main(["x.pb", "--memory-limit", "0"]) == 2
+    assert "--memory-limit" in capsys.readouterr().err
+
+
+def test_cli_limits_default_to_the_sandbox_defaults():
+    from pirm_enhance.cli import score as score_cli
+    from pirm_enhance.scoring.sandbox import DEFAULT_MEMORY_LIMIT_GIB, DEFAULT_TIME_LIMIT_S
+
+    args = score_cli.parser().parse_args(["x.pb"])
+    assert (args.memory_limit, args.time_limit) == (DEFAULT_MEMORY_LIMIT_GIB, DEFAULT_TIME_LIMIT_S)

@@ -6,7 +6,10 @@ Examples:
   pirm-score ppcn_student.paper --as keras,pb,tflite,tflite_int8
   pirm-score --all-pretrained --as pb,tflite,tflite_int8
   pirm-score mt_phoenix.pb --mos 2.6804         # final Track B ranking form
-Exit codes: 2 usage, 3 submission refused, 4 validation data missing, 5 weights unavailable.
+Submission files are loaded and run only in a child process with a memory and a time
+limit; a file over either is refused with one line.
+Exit codes: 1 the model failed while running, 2 usage, 3 submission refused,
+4 validation data missing, 5 weights unavailable, 130 interrupted.
 """
 
 import sys
@@ -32,7 +35,12 @@ def parser():
     p.add_argument("--no-timing", action="store_true", help="fidelity only (no runtime, no scores)")
     p.add_argument("--infinite", choices=("exclude", "cap"), default="exclude",
                    help="infinite per-image PSNR (white patches): leave out of the mean, or count as 100 dB")
-    p.add_argument("--json", action="store_true", help="print only a JSON document on stdout")
+    p.add_argument("--memory-limit", type=positive_float, metavar="GIB", default=12.0,
+                   help="memory (RLIMIT_DATA) a submission file may use while it is scored in its child process")
+    p.add_argument("--time-limit", type=positive_float, metavar="SECONDS", default=1800.0,
+                   help="wall-clock time one submission file may take (fidelity, RAM and runtime together)")
+    p.add_argument("--json", action="store_true", help="print only a strict JSON document on stdout "
+                                                       "(NaN as null, infinities as \"inf\"/\"-inf\")")
     p.add_argument("--list", action="store_true", help="list the model names and exit")
     return p
 
@@ -65,7 +73,8 @@ def run(argv=None):
     if not submissions:
         fail(f"no Track {args.track} pretrained weights could be found (see the lines above)", 5)
     result = score(submissions, track=args.track, data_dir=args.data, mos=args.mos, variants=variants,
-                   rounds=args.rounds, timing=not args.no_timing, infinite=args.infinite)
+                   rounds=args.rounds, timing=not args.no_timing, infinite=args.infinite,
+                   memory_limit_gib=args.memory_limit, time_limit_s=args.time_limit)
     print(to_json(result) if args.json else format_table(result))
     return 0
 

@@ -2,10 +2,15 @@
 
 Fidelity on the validation data of the track, CPU runtime and RAM at 1280x720
 interleaved with the project's own SRCNN baseline graph in the same process,
-and Score A/B/C.
+and Score A/B/C. Submission files (``.pb``, SavedModel, ``.tflite``,
+``.onnx``) are scored in a child process with memory and time limits
+(:mod:`pirm_enhance.scoring.sandbox`), their runtime interleaved with the
+child's own baseline; runners and Keras models given as Python objects are
+scored in this process.
 """
 
 import pathlib
+import statistics
 import tempfile
 
 from pirm_enhance.data.io import read_float
@@ -13,6 +18,8 @@ from pirm_enhance.errors import UsageError
 from pirm_enhance.runners import FrozenGraphRunner, make_runner
 from pirm_enhance.scoring.challenge import challenge_scores
 from pirm_enhance.scoring.runtime import hd_runtime
+from pirm_enhance.scoring.sandbox import (DEFAULT_MEMORY_LIMIT_GIB, DEFAULT_TIME_LIMIT_S, is_sandboxed,
+                                           preflight, score_file)
 from pirm_enhance.scoring.validation import DataMissing, data_root, fidelity, track_b_pairs
 
 BASELINE_WEIGHTS = {"A": "srcnn.pirm_div2k", "B": "srcnn.pirm"}
@@ -66,16 +73,23 @@ def ram_of(runners, image_path, workdir):
 
 
 def score(submissions, track="B", data_dir=None, mos=None, rounds=1, timing=True, infinite="exclude",
-          progress=True, measure_ram=True):
+          progress=True, measure_ram=True, sandbox=True, memory_limit_gib=DEFAULT_MEMORY_LIMIT_GIB,
+          time_limit_s=DEFAULT_TIME_LIMIT_S):
     """Score one or several submissions in one run; returns a dict with one row each.
 
-    ``submissions``: runners, or ``(label, runner, export_report)`` triples, or
+    ``submissions``: runners, or ``(label, runner or path, export_report)`` triples, or
     anything :func:`pirm_enhance.runners.make_runner` takes (paths of any
     format, pretrained names). To score zoo models in several export variants
     (``pb``, ``tflite_int8``, ...) use :func:`pirm_enhance.leaderboard.score`.
     ``mos``: the mean opinion score of the (single) submission, which switches
     the perceptual term to the final Track B ranking's MOS form. RAM (peak RSS
     growth on one HD image) is measured for each model in a fresh process.
+
+    ``sandbox`` (default): files are loaded and run only in a child process limited
+    to ``memory_limit_gib`` GiB of memory (``RLIMIT_DATA``) and ``time_limit_s`` seconds
+    (:func:`pirm_enhance.scoring.sandbox.score_file`); each such row's speed is
+    against the SRCNN baseline run in its own process (``baseline_time_ms``).
+    ``sandbox=False`` loads files here, for files you trust.
     """
     if isinstance(submissions, (str, pathlib.Path)) or hasattr(submissions, "kind"):
         submissions = [submissions]
@@ -88,38 +102,60 @@ def score(submissions, track="B", data_dir=None, mos=None, rounds=1, timing=True
         from pirm_enhance.scoring.track_a import track_a_images
 
         files = track_a_images(root)
-    images = hd_images(track, root) if timing else None
+    hd = hd_files(track, root) if timing else None
+    entries = []
+    for sub in submissions:
+        label, target, report = sub if isinstance(sub, tuple) else (str(getattr(sub, "name", sub)), sub, None)
+        boxed = sandbox and is_sandboxed(target)
+        if boxed:
+            preflight(target)  # static checks of every file before any long run
+        entries.append((label, target if boxed else make_runner(target), report, boxed))
     with tempfile.TemporaryDirectory(prefix="pirm_score_") as workdir:
-        entries = [sub if isinstance(sub, tuple) else (str(getattr(sub, "name", sub)), make_runner(sub), None)
-                   for sub in submissions]
-        rows = []
-        for label, runner, report in entries:
-            if track == "B":
+        rows, children = [], {}
+        for i, (label, runner, report, boxed) in enumerate(entries):
+            if boxed:
+                out = score_file(runner, label=label, track=track, data_dir=root, infinite=infinite,
+                                 timing=timing, rounds=rounds, measure_ram=measure_ram, progress=progress,
+                                 memory_limit_gib=memory_limit_gib, time_limit_s=time_limit_s)
+                children[i] = out
+                kind, fid = out["kind"], out["fidelity"]
+            elif track == "B":
+                kind = runner.kind
                 fid = fidelity(runner, pairs, infinite=infinite, progress=progress, label=f"fidelity {label}")
             else:
                 from pirm_enhance.scoring.track_a import fidelity_a
 
-                fid = fidelity_a(runner, files, progress=progress)
-            row = {"submission": label, "kind": runner.kind, **fid}
+                kind, fid = runner.kind, fidelity_a(runner, files, progress=progress)
+            row = {"submission": label, "kind": kind, **fid}
             if report:
                 row["export_max_abs_diff"] = report.get("max_abs_diff")
+            if boxed:
+                row["sandbox"] = out["sandbox"]
             rows.append(row)
         result = {"track": track, "perceptual": "mos" if mos is not None else "ms_ssim", "rows": rows}
         if timing:
             baseline = baseline_runner(track)
-            runners = {"__baseline__": baseline}
-            runners.update({f"{i}": r for i, (_, r, _) in enumerate(entries)})
-            times = hd_runtime(runners, images, rounds=rounds, progress=progress)
-            ram = ram_of(runners, hd_files(track, root)[0], workdir) if measure_ram else {}
-            base = times.pop("__baseline__")
-            result["baseline"] = {"name": "srcnn", "weights": baseline.weights, **base,
-                                  "ram_bytes": ram.get("__baseline__")}
+            here = {f"{i}": r for i, (_, r, _, boxed) in enumerate(entries) if not boxed}
+            times, runs = {}, []
+            if here:
+                times = hd_runtime({"__baseline__": baseline, **here}, [read_float(f)[None] for f in hd],
+                                   rounds=rounds, progress=progress)
+                runs.append(times.pop("__baseline__"))
+            runs += [children[i]["baseline"] for i in sorted(children)]
+            ram = ram_of({"__baseline__": baseline, **here}, hd[0], workdir) if measure_ram else {}
+            result["baseline"] = {"name": "srcnn", "weights": baseline.weights,
+                                  "time_ms": statistics.median(run["time_ms"] for run in runs),
+                                  "rounds_ms": [ms for run in runs for ms in run["rounds_ms"]],
+                                  "processes": len(runs), "ram_bytes": ram.get("__baseline__")}
             for i, row in enumerate(rows):
-                t = times[str(i)]
-                row.update(time_ms=t["time_ms"], ram_bytes=ram.get(str(i)),
-                           speed_vs_srcnn=base["time_ms"] / t["time_ms"])
+                if i in children:
+                    t, base_ms, ram_i = children[i]["time"], children[i]["baseline"]["time_ms"], children[i]["ram_bytes"]
+                else:
+                    t, base_ms, ram_i = times[str(i)], runs[0]["time_ms"], ram.get(str(i))
+                row.update(time_ms=t["time_ms"], ram_bytes=ram_i, baseline_time_ms=base_ms,
+                           speed_vs_srcnn=base_ms / t["time_ms"])
                 perceptual, kind = (mos, "mos") if mos is not None else (row["ms_ssim"], "ms_ssim")
-                row["scores"] = challenge_scores(row["psnr"], perceptual, t["time_ms"], base["time_ms"],
+                row["scores"] = challenge_scores(row["psnr"], perceptual, t["time_ms"], base_ms,
                                                  track=track, perceptual_kind=kind)
     return result
 
@@ -129,8 +165,10 @@ def format_table(result):
     lines = []
     base = result.get("baseline")
     if base:
+        where = (f" (median of {base['processes']} scoring processes; each row's speed is against the "
+                 "baseline run in its own process)") if base.get("processes", 1) > 1 else ""
         lines.append(f"Track {result['track']}; runtime baseline: SRCNN frozen graph ({base['weights']}), "
-                     f"{base['time_ms']:.0f} ms at 1280x720; perceptual term: {result['perceptual']}")
+                     f"{base['time_ms']:.0f} ms at 1280x720{where}; perceptual term: {result['perceptual']}")
     head = f"{'submission':42s} {'kind':11s} {'PSNR':>8s} {'MS-SSIM':>8s}"
     if base:
         head += f" {'ms':>8s} {'xSRCNN':>7s} {'RAM MB':>7s} {'A':>7s} {'B':>7s} {'C':>7s}"
@@ -147,6 +185,9 @@ def format_table(result):
     notes = sorted({row.get("infinite_note") for row in result["rows"]} - {None, "none"})
     if notes:
         lines.append("PSNR: " + "; ".join(notes))
+    for row in result["rows"]:
+        if row.get("nonfinite_images"):
+            lines.append(f"non-finite output: {row['submission']}: {row['nonfinite_note']}")
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from pirm_enhance.data.io import read_rgb
 from pirm_enhance.progress import Progress
-from pirm_enhance.scoring.validation import DataMissing, data_root
+from pirm_enhance.scoring.validation import DataMissing, data_root, nonfinite_note
 
 BORDER = 16
 
@@ -34,15 +34,21 @@ def track_a_images(data_dir=None):
 
 
 def fidelity_a(runner, files, progress=True):
-    psnrs, ssims = [], []
+    psnrs, ssims, nonfinite = [], [], 0
     for path in Progress(files, "track A", enabled=progress):
         target = read_rgb(path)
         phone = np.float32(bicubic_down_up(target)) / 255.0
         out = runner(phone[None])[0]
+        if not np.isfinite(out).all():  # the rule of validation.image_scores: 0 dB, MS-SSIM 0
+            psnrs.append(0.0)
+            ssims.append(0.0)
+            nonfinite += 1
+            continue
         crop = (slice(BORDER, -BORDER), slice(BORDER, -BORDER))
         out_c = np.clip(out[crop], 0, 1)
         tgt_c = np.float32(target[crop]) / 255.0
         psnrs.append(float(tf.image.psnr(out_c, tgt_c, max_val=1.0)))
         ssims.append(float(tf.image.ssim_multiscale(out_c, tgt_c, max_val=1.0)))
     return {"psnr": float(np.mean(psnrs)), "ms_ssim": float(np.mean(ssims)), "count": len(psnrs),
-            "infinite_psnr": int(np.sum(~np.isfinite(psnrs))), "infinite_note": "none"}
+            "infinite_psnr": int(np.sum(~np.isfinite(psnrs))), "infinite_note": "none",
+            "nonfinite_images": nonfinite, "nonfinite_note": nonfinite_note(nonfinite, len(psnrs))}

@@ -51,10 +51,15 @@ def fidelity(runner, pairs, batch_size=50, infinite="exclude", progress=True, la
     is infinite when the clipped output equals the target (pure white pairs):
     ``infinite="exclude"`` leaves those images out of the PSNR mean,
     ``"cap"`` counts them as ``PSNR_CAP_DB``. Either way the result says how many.
+
+    An output image holding any NaN or infinity counts as 0 dB PSNR and 0
+    MS-SSIM (:func:`image_scores`), whatever ``infinite`` says: leaving it out
+    would reward a graph for failing on the images it does worst on.
+    ``nonfinite_images`` and ``nonfinite_note`` report how many.
     """
     if infinite not in INFINITE_POLICIES:
         raise ValueError(f"infinite must be one of {INFINITE_POLICIES}, got {infinite!r}")
-    psnrs, ssims = [], []
+    psnrs, ssims, nonfinite = [], [], 0
     chunks = [pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size)]
     for chunk in Progress(chunks, label, enabled=progress):
         groups = {}
@@ -65,8 +70,10 @@ def fidelity(runner, pairs, batch_size=50, infinite="exclude", progress=True, la
             phones = np.stack([p for p, _ in items])
             outputs = runner(phones)
             for out, (_, target) in zip(outputs, items):
-                psnrs.append(psnr(out, target))
-                ssims.append(ms_ssim(target[None] * 255.0, out[None] * 255.0))
+                p, s, ok = image_scores(out, target)
+                psnrs.append(p)
+                ssims.append(s)
+                nonfinite += not ok
     psnrs = np.array(psnrs)
     finite = np.isfinite(psnrs)
     n_inf = int((~finite).sum())
@@ -81,7 +88,27 @@ def fidelity(runner, pairs, batch_size=50, infinite="exclude", progress=True, la
     if n_nan:  # negative contrast-structure terms: the organisers' formula gives NaN too
         what = (what if n_inf else "") + f"{'; ' if n_inf else ''}{n_nan} image(s) with NaN MS-SSIM"
     return {"psnr": mean_psnr, "ms_ssim": float(np.mean(ssims)), "count": len(psnrs), "ms_ssim_nan": n_nan,
-            "infinite_psnr": n_inf, "infinite_policy": infinite, "infinite_note": what}
+            "infinite_psnr": n_inf, "infinite_policy": infinite, "infinite_note": what,
+            "nonfinite_images": nonfinite, "nonfinite_note": nonfinite_note(nonfinite, len(psnrs))}
+
+
+def image_scores(output, target):
+    """``(psnr, ms_ssim, finite)`` of one ``[H, W, 3]`` output against its target.
+
+    The rule for broken outputs: an output holding any NaN or infinity scores
+    0 dB PSNR (the floor of a clipped output) and 0 MS-SSIM, and ``finite`` is
+    False. Only a finite output can reach infinite PSNR (an exact match).
+    """
+    output = np.asarray(output)
+    if not np.isfinite(output).all():
+        return 0.0, 0.0, False
+    return psnr(output, target), ms_ssim(target[None] * 255.0, output[None] * 255.0), True
+
+
+def nonfinite_note(count, total):
+    if not count:
+        return "none"
+    return f"{count} of {total} output image(s) held NaN or inf, counted as 0 dB PSNR and 0 MS-SSIM"
 
 
 def evaluate(model_or_name, data_dir=None, batch_size=50, infinite="exclude", progress=True):
@@ -90,7 +117,7 @@ def evaluate(model_or_name, data_dir=None, batch_size=50, infinite="exclude", pr
     ``model_or_name``: a ``keras.Model``, a pretrained name (``"ppcn_student.paper"``),
     a ``.keras`` file, or a runner. ``data_dir`` (or ``$PIRM_DATA_DIR``) holds
     ``dped/patches/{iphone,canon}``. Returns ``{"psnr", "ms_ssim", "count",
-    "infinite_psnr", "infinite_policy", "infinite_note"}``.
+    "infinite_psnr", "infinite_policy", "infinite_note", "nonfinite_images", ...}``.
     """
     from pirm_enhance.runners import make_runner
 
