@@ -4,8 +4,12 @@ Keras models run tiled with image-wide statistics (:mod:`pirm_enhance.tiling`),
 so peak memory follows the tile size. Frozen graphs and TFLite files cannot be
 rewired that way: they run on the whole image up to ``whole_pixels`` and are
 tiled with per-tile statistics beyond (a warning says so).
+
+:func:`enhance_files` never loses a photo: see its docstring for the output
+names, the files it refuses to replace and the output folders it refuses.
 """
 
+import collections
 import glob
 import logging
 import os
@@ -14,8 +18,8 @@ import sys
 
 import numpy as np
 
-from pirm_enhance.data.io import ImageError
 from pirm_enhance.data.photo_io import DEFAULT_MAX_PIXELS, read_photo, write_photo
+from pirm_enhance.errors import ModelRunError, PirmError, UsageError, first_line
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -45,6 +49,18 @@ class Enhancer:
         if rgb.dtype == np.uint8:
             rgb = rgb.astype(np.float32) / 255.0
         rgb = rgb.astype(np.float32)
+        try:
+            return self._run(rgb, progress)
+        except (PirmError, KeyboardInterrupt):
+            raise
+        except MemoryError:
+            raise ModelRunError(f"{self.name}: out of memory at {rgb.shape[1]}x{rgb.shape[0]}; "
+                                "try a smaller --tile") from None
+        except Exception as err:  # the tiled Keras path does not go through a runner's guard
+            raise ModelRunError(f"{self.name}: the model failed while running on a {rgb.shape[1]}x"
+                                f"{rgb.shape[0]} image ({type(err).__name__}: {first_line(err)})") from None
+
+    def _run(self, rgb, progress):
         if self.tiled is not None:
             return self.tiled(rgb, progress=progress)
         h, w = rgb.shape[:2]
@@ -70,22 +86,135 @@ def enhance(model, image, **kwargs):
     return enhancer(image)
 
 
-def expand_inputs(inputs):
-    """Files from paths, folders (their images, sorted) and glob patterns, in order, unique."""
-    out, seen = [], set()
+def collect_inputs(inputs):
+    """``(files, problems)`` from paths, folders (their images, sorted) and glob patterns.
+
+    ``files``: existing paths in order, each once. ``problems``: ``(input, message)``
+    for each input that names no image: a path that is neither a file nor a folder,
+    a pattern that matches no image file, a folder without images.
+    """
+    files, problems, seen = [], [], set()
     for item in inputs:
         item = str(item)
         if os.path.isdir(item):
-            found = sorted(p for p in pathlib.Path(item).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif any(c in item for c in "*?["):
-            found = sorted(pathlib.Path(p) for p in glob.glob(item, recursive=True))
-        else:
+            found = sorted(p for p in pathlib.Path(item).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                           and p.is_file())
+            if not found:
+                problems.append((item, f"{item}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder"))
+        elif os.path.isfile(item):
             found = [pathlib.Path(item)]
+        elif any(c in item for c in "*?["):
+            found = sorted(pathlib.Path(p) for p in glob.glob(item, recursive=True)
+                           if os.path.isfile(p) and pathlib.Path(p).suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append((item, f"{item}: matches no image file"))
+        else:
+            problems.append((item, f"{item}: no such file or folder"))
+            found = []
         for p in found:
-            if p not in seen:
-                seen.add(p)
-                out.append(p)
-    return out
+            key = _file_key(p)
+            if key not in seen:
+                seen.add(key)
+                files.append(p)
+    return files, problems
+
+
+def expand_inputs(inputs):
+    """Files from paths, folders (their images, sorted) and glob patterns, in order, unique.
+    Inputs that name no image are left out (:func:`collect_inputs` reports them)."""
+    return collect_inputs(inputs)[0]
+
+
+def _file_key(path):
+    """Identity of an existing file or folder (device, inode); its resolved path otherwise."""
+    try:
+        st = os.stat(path)
+        return (st.st_dev, st.st_ino)
+    except OSError:
+        return os.path.normcase(os.path.realpath(path))
+
+
+def _output_ext(path, output_format):
+    ext = (output_format or path.suffix.lower().lstrip(".")).lower()
+    ext = {"jpeg": "jpg", "tif": "png", "tiff": "png", "bmp": "png"}.get(ext, ext)
+    return ext if ext in ("jpg", "png", "webp") else "png"
+
+
+def _folder_name(path):
+    return pathlib.Path(os.path.abspath(path)).parent.name or "root"
+
+
+_LABELS = (  # ways to tell inputs apart that would get the same output name, in order of preference
+    lambda p: f"{p.stem}_{p.suffix.lstrip('.').lower()}",  # a.jpg, a.png -> a_jpg, a_png
+    lambda p: f"{_folder_name(p)}_{p.stem}",  # x/p.jpg, y/p.jpg -> x_p, y_p
+    lambda p: f"{_folder_name(p)}_{p.stem}_{p.suffix.lstrip('.').lower()}",
+)
+
+
+def output_names(files, output_format=None, suffix="", compare=False):
+    """``[(output name, compare name or None)]`` for ``files``: distinct file names (no folder).
+
+    An output is named ``<stem><suffix>.<ext>`` (``ext``: ``output_format``, else
+    the input's: jpg, png, webp; PNG for other inputs); its side-by-side file is
+    ``<stem><suffix>_compare.png``. Inputs of one batch that would get the same
+    name (compared case-insensitively) are each named with what tells them
+    apart: the input's extension (``a.jpg``, ``a.png`` -> ``a_jpg.png``,
+    ``a_png.png``), else its folder (``x/p.jpg``, ``y/p.jpg`` -> ``x_p.jpg``,
+    ``y_p.jpg``), else both; a name still taken (by another input's name, or
+    inputs that differ in case only) gets ``_2``, ``_3``, ...
+    """
+    files = [pathlib.Path(p) for p in files]
+    exts = [_output_ext(p, output_format) for p in files]
+
+    def key(stem, i):
+        return f"{stem}{suffix}.{exts[i]}".casefold()
+
+    stems = [p.stem for p in files]
+    groups = collections.defaultdict(list)
+    for i, p in enumerate(files):
+        groups[key(p.stem, i)].append(i)
+    clashing = set()
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        clashing.update(members)
+        for label in _LABELS:
+            if len({key(label(files[i]), i) for i in members}) == len(members):
+                for i in members:
+                    stems[i] = label(files[i])
+                break
+    names, taken = [None] * len(files), set()
+    # inputs whose plain name is theirs alone keep it first; the renamed ones then avoid every taken name
+    for i in sorted(range(len(files)), key=lambda i: i in clashing):
+        stem, n = stems[i], 1
+        while True:
+            out = f"{stem}{suffix}.{exts[i]}"
+            side = f"{stem}{suffix}_compare.png" if compare else None
+            wanted = {out.casefold()} | ({side.casefold()} if side else set())
+            if len(wanted) == (2 if side else 1) and not wanted & taken:
+                break
+            n += 1
+            stem = f"{stems[i]}_{n}"
+        taken |= wanted
+        names[i] = (out, side)
+    return names
+
+
+def check_output_folder(outdir, files, overwrite=False):
+    """:class:`UsageError` if ``outdir`` is a folder that holds one of ``files``, unless ``overwrite``.
+
+    Outputs written next to the photos could replace them, and the next run
+    over that folder would enhance the outputs again. A subfolder of an input
+    folder is fine (folders are not searched recursively)."""
+    outdir = pathlib.Path(outdir)
+    if overwrite or not outdir.is_dir():
+        return
+    out_key = _file_key(outdir)
+    for path in files:
+        if _file_key(pathlib.Path(path).parent) == out_key:
+            raise UsageError(f"the output folder {outdir} holds the input {path}: outputs could replace photos "
+                             "and a second run would enhance its own outputs; choose another output folder "
+                             "(or pass --overwrite to write there anyway)")
 
 
 def _side_by_side(before, after):
@@ -93,39 +222,73 @@ def _side_by_side(before, after):
     return np.concatenate([before, gap, np.clip(after, 0, 1)], axis=1)
 
 
-def enhance_files(inputs, outdir, model="default", output_format=None, quality=95, keep_metadata=True,
-                  compare=False, max_pixels=DEFAULT_MAX_PIXELS, suffix="", progress=True, **kwargs):
-    """Enhance every input file into ``outdir``; returns ``{"written": [...], "failed": [(path, msg)]}``.
+def _refusal(targets, input_keys, overwrite):
+    """Why the targets of one input cannot be written, or ``None``."""
+    for target in targets:
+        if not os.path.lexists(target):
+            continue
+        if _file_key(target) in input_keys:
+            return f"{target} is one of the inputs and is never replaced; choose another output folder or a --suffix"
+        if not overwrite:
+            return f"{target} already exists (--overwrite replaces it)"
+    return None
 
-    A file that cannot be read or written gets one line on stderr and the batch
-    goes on. ``output_format``: ``jpg``, ``png``, ``webp`` or ``None`` (same as
-    input, PNG for other inputs). ``compare`` also writes ``<name>_compare.png``
-    (input | output).
+
+def enhance_files(inputs, outdir, model="default", output_format=None, quality=95, keep_metadata=True,
+                  compare=False, max_pixels=DEFAULT_MAX_PIXELS, suffix="", progress=True, overwrite=False,
+                  **kwargs):
+    """Enhance every input file into ``outdir``; returns ``{"written": [...], "failed": [(input, msg)]}``.
+
+    A file that cannot be read, enhanced or written, and an input that names no
+    image, get one ``skipped ...`` line on stderr and the batch goes on.
+    ``output_format``: ``jpg``, ``png``, ``webp`` or ``None`` (same as input,
+    PNG for other inputs). ``compare`` also writes ``<name>_compare.png``
+    (input | output). Names: see :func:`output_names` (distinct within a batch).
+
+    Nothing is lost: every target name is chosen before anything is written;
+    an output that already exists is skipped (one line) unless ``overwrite``;
+    an input file is never replaced, even with ``overwrite``; and ``outdir``
+    may not be a folder holding an input (:class:`UsageError` before anything
+    is written) unless ``overwrite`` (see :func:`check_output_folder`).
     """
     from pirm_enhance.data.io import write_png
     from pirm_enhance.progress import Progress
 
-    enhancer = model if isinstance(model, Enhancer) else Enhancer(model, **kwargs)
     outdir = pathlib.Path(outdir)
-    files = expand_inputs(inputs)
+    files, problems = collect_inputs(inputs)
+    check_output_folder(outdir, files, overwrite)
     written, failed = [], []
-    for path in Progress(files, f"enhance ({enhancer.name})", enabled=progress):
+
+    def skip(item, msg):
+        msg = msg if str(item) in msg else f"{item}: {msg}"
+        print(f"skipped {msg}", file=sys.stderr)
+        failed.append((str(item), msg))
+
+    for item, msg in problems:
+        skip(item, msg)
+    input_keys = {_file_key(p) for p in files}
+    jobs = []
+    for path, (name, side) in zip(files, output_names(files, output_format, suffix, compare)):
+        target, side = outdir / name, (outdir / side if side else None)
+        refusal = _refusal([t for t in (target, side) if t is not None], input_keys, overwrite)
+        if refusal:
+            skip(path, refusal)
+        else:
+            jobs.append((path, target, side))
+    if not jobs:
+        return {"written": written, "failed": failed}
+    enhancer = model if isinstance(model, Enhancer) else Enhancer(model, **kwargs)
+    for path, target, side in Progress(jobs, f"enhance ({enhancer.name})", enabled=progress):
         try:
             photo = read_photo(path, max_pixels=max_pixels)
-            ext = output_format or path.suffix.lower().lstrip(".")
-            ext = {"jpeg": "jpg", "tif": "png", "tiff": "png", "bmp": "png"}.get(ext, ext)
-            if ext not in ("jpg", "png", "webp"):
-                ext = "png"
-            target = outdir / f"{path.stem}{suffix}.{ext}"
             out = enhancer(photo.rgb)
-            notes = list(photo.notes) + write_photo(target, out, photo, quality=quality, keep_metadata=keep_metadata)
-            if compare:
-                write_png(outdir / f"{path.stem}{suffix}_compare.png", _side_by_side(photo.rgb, out))
+            notes = list(photo.notes) + write_photo(target, out, photo, quality=quality,
+                                                    keep_metadata=keep_metadata, overwrite=overwrite)
             written.append(str(target))
+            if side is not None:
+                write_png(side, _side_by_side(photo.rgb, out), overwrite=overwrite)
             if notes:
                 print(f"{path}: {'; '.join(notes)}", file=sys.stderr)
-        except (ImageError, OSError, ValueError) as err:
-            msg = str(err) if str(path) in str(err) else f"{path}: {err}"
-            print(f"skipped {msg}", file=sys.stderr)
-            failed.append((str(path), msg))
+        except (PirmError, OSError, ValueError) as err:
+            skip(path, str(err))
     return {"written": written, "failed": failed}

@@ -24,6 +24,7 @@ import tensorflow as tf
 from keras import ops
 
 from pirm_enhance import layers as zoo_layers
+from pirm_enhance.errors import UsageError
 
 TILE_ALIGN = 32
 
@@ -140,7 +141,8 @@ class TiledModel:
 
     def __init__(self, model, tile=512, overlap=64, stats_pixels=500_000, exact_pixels=1280 * 736):
         if tile % TILE_ALIGN or overlap % TILE_ALIGN or overlap * 2 >= tile:
-            raise ValueError(f"tile and overlap must be multiples of {TILE_ALIGN}, overlap < tile / 2")
+            raise UsageError(f"tile {tile} and overlap {overlap}: both must be multiples of {TILE_ALIGN} "
+                             "and the overlap less than half the tile (e.g. --tile 512 --overlap 64)")
         self.model, self.tile, self.overlap = model, tile, overlap
         self.stats_pixels, self.exact_pixels = stats_pixels, exact_pixels
         self.stat_layers = _stat_layers(model)

@@ -1,14 +1,36 @@
-"""Reading and writing images: one clear error per bad file, atomic writes."""
+"""Reading and writing images: one clear error per bad file, atomic writes.
 
+:func:`write_atomic` writes ``.<name>.<pid>.<token>.part`` next to the target
+and renames it onto the target, so a reader never sees half a file. The part
+file is created with the user's umask (``0666 & ~umask``, as ``open`` would),
+not ``mkstemp``'s 0600. A writer killed between the two steps (SIGKILL, power
+loss) leaves its part file behind; the next write of the same target removes
+such leftovers: part files of a process that no longer runs on this machine,
+and any part file of that target older than :data:`STALE_PART_SECONDS` (a
+writer on another machine of a shared folder, a reused process id).
+"""
+
+import errno
 import os
 import pathlib
-import tempfile
+import re
+import secrets
+import socket
+import time
 
 import imageio.v3 as iio
 import numpy as np
 
+from pirm_enhance.errors import EXIT_USAGE, ImageError, PirmError  # noqa: F401  (ImageError re-exported)
 
-from pirm_enhance.errors import ImageError  # noqa: E402  (re-exported)
+STALE_PART_SECONDS = 6 * 3600
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+class OutputExists(PirmError, FileExistsError):
+    """An output file that is already there and may not be replaced."""
+
+    exit_code = EXIT_USAGE
 
 
 def read_rgb(path):
@@ -33,24 +55,106 @@ def read_float(path):
     return np.float32(read_rgb(path)) / np.float32(255)
 
 
-def write_atomic(path, data: bytes):
-    """Write bytes to ``path`` through a temporary file in the same folder and a rename."""
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def _part_pattern(name):
+    # .<name>.<pid>@<host>.<token>.part  (and .<name>.<random>.part of older versions: no pid)
+    return re.compile(rf"^\.{re.escape(name)}\.(?:(\d+)@([A-Za-z0-9-]+)\.)?[A-Za-z0-9_]+\.part$")
+
+
+def remove_stale_parts(path, older_than=STALE_PART_SECONDS, now=None):
+    """Remove the part files a killed writer left next to ``path``; returns their paths.
+
+    A part file is stale when the process named in it is gone (same machine),
+    or when it is older than ``older_than`` seconds. The part files of live
+    writers are left alone.
+    """
+    path = pathlib.Path(path)
+    pattern = _part_pattern(path.name)
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if not match:
+            continue
+        pid, host = match.group(1), match.group(2)
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        dead = pid is not None and host == _HOST and int(pid) != os.getpid() and not _pid_alive(int(pid))
+        if dead or age > older_than:
+            try:
+                os.unlink(entry.path)
+                removed.append(entry.path)
+            except OSError:
+                pass
+    return removed
+
+
+def write_atomic(path, data: bytes, overwrite=True):
+    """Write bytes to ``path`` through a part file in the same folder and a rename.
+
+    The file gets the user's umask (``0666 & ~umask``) and its data is synced
+    before the rename. ``overwrite=False``: an existing ``path`` is never
+    replaced (:class:`OutputExists`), also when it appears while writing.
+    """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    remove_stale_parts(path)
+    if not overwrite and os.path.lexists(path):
+        raise OutputExists(f"{path}: already exists (not replaced)")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}@{_HOST}.{secrets.token_hex(4)}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
+            f.flush()
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_no_replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
 
 
-def write_png(path, image):
+def _link_no_replace(tmp, path):
+    """Move ``tmp`` to ``path`` unless ``path`` exists (atomically where links are supported)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise OutputExists(f"{path}: already exists (not replaced)") from None
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK,
+                             errno.ENOSYS):
+            raise
+        if os.path.lexists(path):  # a file system without hard links: check, then rename
+            raise OutputExists(f"{path}: already exists (not replaced)") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def write_png(path, image, overwrite=True):
     """Write a float [0, 1] or uint8 ``[H, W, 3]`` image as PNG, atomically."""
     img = np.asarray(image)
     if img.dtype != np.uint8:
         img = np.uint8(np.round(np.clip(img, 0, 1) * 255))
-    write_atomic(path, iio.imwrite("<bytes>", img, extension=".png"))
+    write_atomic(path, iio.imwrite("<bytes>", img, extension=".png"), overwrite=overwrite)

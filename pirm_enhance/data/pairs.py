@@ -17,6 +17,7 @@ import pathlib
 import tensorflow as tf
 
 from pirm_enhance.data.degrade import PhoneDegradation, degrade
+from pirm_enhance.errors import DataMissing
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -29,7 +30,7 @@ def _numeric_key(path):
 def _images(folder):
     folder = pathlib.Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"no such folder: {folder}")
+        raise DataMissing(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
     return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_numeric_key)
 
 
@@ -38,7 +39,7 @@ def folder_pairs(phone_dir, target_dir):
     targets = {p.name: p for p in _images(target_dir)}
     pairs = [(str(p), str(targets[p.name])) for p in _images(phone_dir) if p.name in targets]
     if not pairs:
-        raise FileNotFoundError(f"no equally named images in {phone_dir} and {target_dir}")
+        raise DataMissing(f"no equally named images in {phone_dir} and {target_dir}")
     return pairs
 
 
@@ -64,7 +65,7 @@ def synthetic_sources(folder):
     """The good photos of ``folder`` (targets of synthetic pairs)."""
     photos = [str(p) for p in _images(folder)]
     if not photos:
-        raise FileNotFoundError(f"no photos (.jpg/.png) in {folder}")
+        raise DataMissing(f"{folder}: no photos ({'/'.join(IMAGE_SUFFIXES)}) in this folder")
     return photos
 
 
@@ -72,7 +73,7 @@ def split_holdout(items, fraction=0.1, minimum=1):
     """Deterministic (train, held-out) split: every k-th item is held out."""
     items = list(items)
     if len(items) < 2:
-        raise ValueError("need at least two items to hold some out")
+        raise DataMissing(f"{len(items)} image(s): need at least two, to hold some out for validation")
     count = max(minimum, int(round(len(items) * fraction)))
     step = max(1, len(items) // count)
     held = set(range(step - 1, len(items), step)[:count])

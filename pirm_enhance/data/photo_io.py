@@ -163,8 +163,11 @@ def encode_photo(rgb, fmt, alpha=None, bits=8, quality=95, exif=b"", icc_profile
     return buf.getvalue()
 
 
-def write_photo(path, rgb, photo=None, quality=95, keep_metadata=True):
-    """Write an enhanced photo atomically; the format follows the suffix. Returns notes."""
+def write_photo(path, rgb, photo=None, quality=95, keep_metadata=True, overwrite=True):
+    """Write an enhanced photo atomically; the format follows the suffix. Returns notes.
+
+    ``overwrite=False``: an existing file is not replaced
+    (:class:`~pirm_enhance.data.io.OutputExists`). The file gets the user's umask."""
     path = pathlib.Path(path)
     fmt = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}.get(path.suffix.lower())
     if fmt is None:
@@ -176,5 +179,5 @@ def write_photo(path, rgb, photo=None, quality=95, keep_metadata=True):
     bits = photo.bits if fmt == "png" else 8
     data = encode_photo(rgb, fmt, photo.alpha if fmt != "jpeg" else None, bits, quality,
                         photo.exif if keep_metadata else b"", photo.icc_profile if keep_metadata else None)
-    write_atomic(path, data)
+    write_atomic(path, data, overwrite=overwrite)
     return notes

@@ -12,10 +12,37 @@ import tensorflow as tf
 
 from pirm_enhance import losses
 from pirm_enhance.archs.ppcn import KD_FEATURES
+from pirm_enhance.errors import UsageError
 
 
 def _num_replicas():
     return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+class _Float32Outputs:
+    """A model whose outputs are cast to float32 (under a mixed policy they are bfloat16/float16,
+    and the losses' arithmetic is float32)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, x, **kwargs):
+        return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), self.model(x, **kwargs))
+
+
+class _KnownFeatures:
+    """What :func:`pirm_enhance.losses.content_loss` needs of a VGG (``layers`` and a call),
+    restricted to ``layers`` and answering with features already computed for the same
+    images (the contextual term reads the same VGG pass)."""
+
+    def __init__(self, vgg, layers, known):
+        self.vgg, self.layers, self._known = vgg, tuple(layers), known
+
+    def __call__(self, images):
+        for seen, features in self._known:
+            if seen is images:
+                return features
+        return _Float32Outputs(self.vgg)(images)
 
 
 class EnhancerTrainer(keras.Model):
@@ -31,16 +58,18 @@ class EnhancerTrainer(keras.Model):
         self.step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
                                         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         if self.weights_["texture"] and discriminator is None:
-            raise ValueError("the recipe has a texture term: pass a discriminator")
+            raise UsageError("the recipe has a texture term: pass a discriminator")
         if self.weights_["kd"]:
             if teacher is None:
-                raise ValueError("the recipe has a KD term: pass a teacher")
+                raise UsageError("the recipe has a KD term: pass a teacher")
             self._student = keras.Model(generator.input,
                                         [generator.output, generator.get_layer(KD_FEATURES).output])
             self._teacher = keras.Model(teacher.input, teacher.get_layer(KD_FEATURES).output)
             self._teacher.trainable = False
         if (self.weights_["content"] or self.weights_["contextual"]) and vgg is None:
-            raise ValueError("the recipe has a VGG term: pass vgg=VGG19Features(...)")
+            raise UsageError("the recipe has a VGG term: pass vgg=VGG19Features(...)")
+        self.content_layers = tuple(self.recipe.get("content_layers", ("relu5_4",)))
+        self._disc32 = _Float32Outputs(discriminator) if discriminator is not None else None
         self.log_names = ["loss", *[k for k in losses_keys() if self.weights_[k]]]
         if self.weights_["texture"]:
             self.log_names.append("discriminator")
@@ -51,7 +80,7 @@ class EnhancerTrainer(keras.Model):
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         if self.weights_["texture"] and d_optimizer is None:
-            raise ValueError("the recipe has a texture term: pass d_optimizer")
+            raise UsageError("the recipe has a texture term: pass d_optimizer")
 
     def call(self, phone, training=False):
         return self.generator(phone, training=training)
@@ -83,20 +112,20 @@ class EnhancerTrainer(keras.Model):
         if w["ssim"]:
             terms["ssim"] = losses.ssim_loss(target, enhanced)
         if w["content"] or w["contextual"]:
-            ft, fe = self.vgg(target), self.vgg(enhanced)
+            ft, fe = _Float32Outputs(self.vgg)(target), _Float32Outputs(self.vgg)(enhanced)
             if w["content"]:
-                names = tuple(self.recipe.get("content_layers", ("relu5_4",)))
-                terms["content"] = tf.add_n([tf.reduce_mean(tf.square(fe[n] - tf.stop_gradient(ft[n])))
-                                             for n in names]) / len(names)
+                vgg = _KnownFeatures(self.vgg, self.content_layers, [(target, ft), (enhanced, fe)])
+                terms["content"] = losses.content_loss(target, enhanced, vgg)
             if w["contextual"]:
                 name = self.recipe.get("contextual_layer", "conv4_2")
                 seed = tf.stack([tf.cast(self.seed, tf.int64) + 17, self.step_counter])
                 terms["contextual"] = losses.contextual_loss(tf.stop_gradient(ft[name]), fe[name], seed=seed)
         if w["texture"]:
-            terms["texture"] = losses.texture_loss(self.discriminator, target, enhanced, swaps)
+            terms["texture"] = losses.texture_loss(self._disc32, target, enhanced, swaps)
         if w["kd"]:
-            terms["kd"] = losses.kd_loss(features, self._teacher(phone, training=False))
-        return enhanced, terms
+            teacher = tf.cast(self._teacher(phone, training=False), tf.float32)
+            terms["kd"] = losses.kd_loss(tf.cast(features, tf.float32), teacher)
+        return enhanced, {k: tf.cast(v, tf.float32) for k, v in terms.items()}
 
     def train_step(self, data):
         """One generator (and discriminator) update; returns the running means (keras ``fit``)."""
@@ -122,7 +151,7 @@ class EnhancerTrainer(keras.Model):
         logs = {"loss": total, **terms}
         if self.weights_["texture"]:
             with tf.GradientTape() as tape:
-                d_loss = losses.discriminator_loss(self.discriminator, target, enhanced, swaps)
+                d_loss = losses.discriminator_loss(self._disc32, target, enhanced, swaps)
                 d_scaled = d_loss * scale
             d_grads = tape.gradient(d_scaled, self.discriminator.trainable_variables)
             self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
