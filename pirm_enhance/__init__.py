@@ -31,6 +31,7 @@ _PUBLIC = {
     "ImageError": "pirm_enhance.errors",
     "ModelFileError": "pirm_enhance.errors",
     "ModelRunError": "pirm_enhance.errors",
+    "OutputExists": "pirm_enhance.errors",
     "RuleViolation": "pirm_enhance.errors",
     "SubmissionError": "pirm_enhance.errors",
     "UnknownName": "pirm_enhance.errors",

@@ -73,6 +73,12 @@ class ImageError(PirmError, ValueError):
     exit_code = EXIT_RUNTIME
 
 
+class OutputExists(PirmError, FileExistsError):
+    """An output file that is already there and may not be replaced (``--overwrite`` replaces it)."""
+
+    exit_code = EXIT_USAGE
+
+
 class ModelFileError(PirmError, ValueError):
     """A model file (``.keras``, checkpoint, ...) that is missing or cannot be loaded."""
 
@@ -125,6 +131,6 @@ def first_line(err):
     return lines[0] if lines else type(err).__name__
 
 
-__all__ = ["CheckpointMismatch", "DataMissing", "ImageError", "ModelFileError", "ModelRunError",
+__all__ = ["CheckpointMismatch", "DataMissing", "ImageError", "ModelFileError", "ModelRunError", "OutputExists",
            "PirmError", "RuleViolation", "SubmissionError", "UnknownName", "UnsafeGraph", "UsageError",
            "WeightsUnavailable", "first_line"]

@@ -87,4 +87,5 @@ def ms_ssim(img1, img2, max_val=255.0, weights=MS_SSIM_WEIGHTS):
         if level + 1 < weights.size:
             im1, im2 = (ndimage.convolve(a, box, mode="reflect")[:, ::2, ::2, :] for a in (im1, im2))
     css, ssims = np.array(css), np.array(ssims)
-    return float(np.prod(css[:-1] ** weights[:-1]) * ssims[-1] ** weights[-1])
+    with np.errstate(invalid="ignore"):  # a negative term to a fractional power is NaN, as in the original
+        return float(np.prod(css[:-1] ** weights[:-1]) * ssims[-1] ** weights[-1])

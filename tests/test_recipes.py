@@ -21,11 +21,8 @@ def test_without_a_texture_term_the_discriminator_stays():
     assert "texture" not in logs and "discriminator" not in logs
 
 
-@pytest.mark.xfail(raises=KeyError, strict=False,
-                   reason="library bug: training.loop.train builds VGG-19 with content_layers or nothing, "
-                          "the trainer defaults content_layers to ('relu5_4',); e.g. pirm-train --recipe "
-                          "ppcn_teacher --set content=1 fails with KeyError 'relu5_4'")
 def test_a_content_term_without_content_layers():
+    """The loop and the trainer agree on the default content layer (relu5_4)."""
     rec = recipe("ppcn_teacher", content=1.0)
     assert "content_layers" not in rec
     zoo_checks.check_one_update(rec)

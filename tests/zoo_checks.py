@@ -159,11 +159,10 @@ def teacher_arch(spec):
 
 
 def vgg_layers(rec):
-    """The VGG-19 layers the training loop builds for ``rec`` (as pirm_enhance.training.loop.train)."""
-    layers = set(rec.get("content_layers", ())) if rec.get("content") else set()
-    if rec.get("contextual"):
-        layers.add(rec.get("contextual_layer", "conv4_2"))
-    return tuple(sorted(layers))
+    """The VGG-19 layers the training loop builds for ``rec`` (the library's own rule)."""
+    from pirm_enhance.training.recipes import vgg_layers as library_vgg_layers
+
+    return tuple(library_vgg_layers(rec))
 
 
 @functools.lru_cache(maxsize=None)

@@ -34,7 +34,14 @@ def main(argv=None):
     from pirm_enhance.losses import Discriminator, VGG19Features
     from pirm_enhance.training import EnhancerTrainer, list_recipes, recipe
     from pirm_enhance.training.loop import make_optimizer
+    from pirm_enhance.training.recipes import vgg_layers
 
+    def teacher_arch(spec):  # a pretrained name or arch:checkpoint
+        if ":" in spec and not spec.endswith(".keras"):
+            return spec.split(":", 1)[0]
+        return pe.pretrained.get_entry(spec)["arch"]
+
+    # dped_paper differs from dped in loss weights only: same graph, same speed
     names = args.recipes or [n for n in list_recipes() if n != "dped_paper"]
     phones = tf.constant([synthetic_photo(100, 100, seed=i) for i in range(args.batch_size)])
     targets = tf.clip_by_value(phones * 1.2 - 0.05, 0, 1)
@@ -46,11 +53,10 @@ def main(argv=None):
         for jit in (False, True):
             keras.utils.set_random_seed(0)
             gen = pe.build_model(rec["arch"])
-            layers = set(rec.get("content_layers", ())) if rec.get("content") else set()
-            if rec.get("contextual"):
-                layers.add(rec.get("contextual_layer", "conv4_2"))
-            vgg = VGG19Features(sorted(layers), weights=None) if layers else None
-            teacher = pe.build_model("ppcn_teacher") if rec.get("kd") else None
+            layers = vgg_layers(rec)
+            vgg = VGG19Features(layers, weights=None) if layers else None
+            # the recipe's own teacher architecture, random weights (speed does not depend on them)
+            teacher = pe.build_model(teacher_arch(rec["teacher"])) if rec.get("kd") else None
             disc = Discriminator(100) if rec.get("texture") else None
             trainer = EnhancerTrainer(gen, rec, discriminator=disc, teacher=teacher, vgg=vgg)
             trainer.compile(make_optimizer(rec), make_optimizer(rec) if disc else None)

@@ -66,7 +66,8 @@ def main():
     model = pe.load_model("default")
     print(f"default model: {model.name}, {model.count_params():,} parameters", file=sys.stderr)
 
-    result = enhance_files([samples_dir()], out, Enhancer(model), compare=True, suffix="_enhanced")
+    result = enhance_files([samples_dir()], out, Enhancer(model), compare=True, suffix="_enhanced",
+                           overwrite=True)  # out/demo is the demo's own folder: a rerun replaces it
     print(f"enhanced {len(result['written'])} sample photos", file=sys.stderr)
 
     exports = {}

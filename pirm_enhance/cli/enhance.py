@@ -28,7 +28,7 @@ def parser():
     p.add_argument("--max-pixels", type=positive_float, default=100e6, help="refuse larger images")
     p.add_argument("--suffix", default="", help="appended to output file names")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace existing outputs and allow -o to be an input folder")
+                   help="replace existing outputs and allow -o to be an input folder (an input file is never replaced)")
     p.add_argument("--list", action="store_true", help="list the model names and exit")
     return p
 

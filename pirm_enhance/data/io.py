@@ -21,16 +21,10 @@ import time
 import imageio.v3 as iio
 import numpy as np
 
-from pirm_enhance.errors import EXIT_USAGE, ImageError, PirmError  # noqa: F401  (ImageError re-exported)
+from pirm_enhance.errors import ImageError, OutputExists  # noqa: F401  (re-exported)
 
 STALE_PART_SECONDS = 6 * 3600
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
-
-
-class OutputExists(PirmError, FileExistsError):
-    """An output file that is already there and may not be replaced."""
-
-    exit_code = EXIT_USAGE
 
 
 def read_rgb(path):

@@ -34,7 +34,7 @@ from pirm_enhance.data import pairs as pair_data
 from pirm_enhance.data.io import write_atomic, write_png
 from pirm_enhance.errors import DataMissing, ModelFileError, UsageError, first_line
 from pirm_enhance.metrics import ms_ssim, psnr
-from pirm_enhance.training.recipes import recipe as get_recipe
+from pirm_enhance.training.recipes import recipe as get_recipe, vgg_layers
 from pirm_enhance.training.trainer import EnhancerTrainer
 
 log = logging.getLogger(__name__)
@@ -142,10 +142,8 @@ def build_trainer(rec, patch_size, strategy, vgg_weights="imagenet", teacher=Non
     with strategy.scope():
         gen = generator if generator is not None else build_model(rec["arch"], **(arch_kwargs or {}))
         disc = Discriminator(patch_size) if rec.get("texture") else None
-        layers = set(rec.get("content_layers", ("relu5_4",))) if rec.get("content") else set()
-        if rec.get("contextual"):
-            layers.add(rec.get("contextual_layer", "conv4_2"))
-        vgg = VGG19Features(sorted(layers), weights=vgg_weights) if layers else None
+        layers = vgg_layers(rec)
+        vgg = VGG19Features(layers, weights=vgg_weights) if layers else None
         if rec.get("kd") and not (teacher or rec.get("teacher")):
             raise UsageError("the recipe has a distillation (kd) term: name a teacher (--teacher)")
         teacher_model = _load_teacher(teacher or rec["teacher"]) if rec.get("kd") else None

@@ -51,6 +51,25 @@ RECIPES = {
 }
 
 LOSS_KEYS = ("content", "texture", "color", "tv", "l1", "ms_ssim", "ssim", "contextual", "kd")
+DEFAULT_CONTENT_LAYERS = ("relu5_4",)  # DPED's content layer
+DEFAULT_CONTEXTUAL_LAYER = "conv4_2"  # PPCN's contextual layer
+
+
+def content_layers(rec):
+    """The VGG-19 layers of a recipe's content term (``content_layers``, default relu5_4)."""
+    return tuple(rec.get("content_layers") or DEFAULT_CONTENT_LAYERS)
+
+
+def contextual_layer(rec):
+    return rec.get("contextual_layer") or DEFAULT_CONTEXTUAL_LAYER
+
+
+def vgg_layers(rec):
+    """Sorted VGG-19 layers a recipe's loss terms read (empty: the recipe needs no VGG)."""
+    layers = set(content_layers(rec)) if rec.get("content") else set()
+    if rec.get("contextual"):
+        layers.add(contextual_layer(rec))
+    return sorted(layers)
 
 
 def list_recipes():

@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from pirm_enhance import losses
-from pirm_enhance.archs.ppcn import KD_FEATURES
+from pirm_enhance.training.recipes import content_layers, contextual_layer
 from pirm_enhance.errors import UsageError
 
 
@@ -63,12 +63,12 @@ class EnhancerTrainer(keras.Model):
             if teacher is None:
                 raise UsageError("the recipe has a KD term: pass a teacher")
             self._student = keras.Model(generator.input,
-                                        [generator.output, generator.get_layer(KD_FEATURES).output])
-            self._teacher = keras.Model(teacher.input, teacher.get_layer(KD_FEATURES).output)
+                                        [generator.output, generator.get_layer(_kd_layer(generator)).output])
+            self._teacher = keras.Model(teacher.input, teacher.get_layer(_kd_layer(teacher)).output)
             self._teacher.trainable = False
         if (self.weights_["content"] or self.weights_["contextual"]) and vgg is None:
             raise UsageError("the recipe has a VGG term: pass vgg=VGG19Features(...)")
-        self.content_layers = tuple(self.recipe.get("content_layers", ("relu5_4",)))
+        self.content_layers = content_layers(self.recipe)
         self._disc32 = _Float32Outputs(discriminator) if discriminator is not None else None
         self.log_names = ["loss", *[k for k in losses_keys() if self.weights_[k]]]
         if self.weights_["texture"]:
@@ -117,7 +117,7 @@ class EnhancerTrainer(keras.Model):
                 vgg = _KnownFeatures(self.vgg, self.content_layers, [(target, ft), (enhanced, fe)])
                 terms["content"] = losses.content_loss(target, enhanced, vgg)
             if w["contextual"]:
-                name = self.recipe.get("contextual_layer", "conv4_2")
+                name = contextual_layer(self.recipe)
                 seed = tf.stack([tf.cast(self.seed, tf.int64) + 17, self.step_counter])
                 terms["contextual"] = losses.contextual_loss(tf.stop_gradient(ft[name]), fe[name], seed=seed)
         if w["texture"]:
@@ -168,3 +168,13 @@ def losses_keys():
     from pirm_enhance.training.recipes import LOSS_KEYS
 
     return LOSS_KEYS
+
+
+def _kd_layer(model):
+    """The layer whose output distillation compares: the architecture's ``kd_features``."""
+    name = getattr(type(model), "kd_features", None) or getattr(model, "kd_features", None)
+    if not name:
+        raise UsageError(f"{model.name}: its architecture names no distillation features (kd_features); "
+                         "a KD recipe needs a student and a teacher that do")
+    return name
+
