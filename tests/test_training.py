@@ -115,20 +115,27 @@ def test_two_logical_devices_match_one():
 
 
 @pytest.mark.heavy
-def test_ppcn_student_recipe_beats_doing_nothing(photos, tmp_path):
-    """A few hundred steps of the full PPCN student recipe (random VGG, a random
-    teacher) on synthetic pairs from six photos lift validation PSNR above the
-    do-nothing PSNR of the same held-out pairs."""
+def test_ppcn_student_recipe_beats_doing_nothing(photos, tmp_path, weights_dir):
+    """A few hundred steps of the full PPCN student recipe with its published teacher
+    (ppcn_teacher.paper, the recipe's own) and a He-initialised random VGG on synthetic
+    pairs from six photos lift validation PSNR above the do-nothing PSNR of the same
+    held-out pairs.
+
+    Measured on this machine (2026-11-24): with a Glorot random VGG the contextual term
+    carries too little signal at this budget, and the student stays below doing nothing
+    (best 17.37 dB against 18.41 with the published teacher, 16.72 with a random one);
+    with He init it passes doing nothing after 240 steps (by step: 60: 14.84, 120: 16.96,
+    180: 17.42, 240: 18.27, 300: 19.23, 360: 19.12)."""
     keras.utils.set_random_seed(0)
-    pe.build_model("ppcn_teacher").save(tmp_path / "teacher.keras")
     result = train("ppcn_student", f"synthetic:{photos}", steps=360, workdir=tmp_path / "run",
-                   teacher=str(tmp_path / "teacher.keras"), batch_size=8, patch_size=48, lr=5e-3,
-                   checkpoint_every=120, validate_every=120, vgg_weights=None, progress=False)
-    first, last = result["history"][0], result["history"][-1]
+                   teacher="ppcn_teacher.paper", batch_size=8, patch_size=48, lr=5e-3,
+                   checkpoint_every=120, validate_every=60, vgg_weights="random:he_normal", progress=False)
+    psnrs = [h["val_psnr"] for h in result["history"]]
+    nothing = result["history"][-1]["val_input_psnr"]
     print("ppcn_student val PSNR by step:", [(h["step"], round(h["val_psnr"], 2)) for h in result["history"]],
-          "do-nothing", round(last["val_input_psnr"], 2))
-    assert last["val_psnr"] > last["val_input_psnr"]
-    assert last["val_psnr"] > first["val_psnr"]
+          "do-nothing", round(nothing, 2))
+    assert psnrs[-1] > nothing
+    assert max(psnrs) > psnrs[0] + 2.0
 
 
 @pytest.mark.heavy
