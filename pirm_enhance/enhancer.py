@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from pirm_enhance.data.photo_io import DEFAULT_MAX_PIXELS, read_photo, write_photo
-from pirm_enhance.errors import ModelRunError, PirmError, UsageError, first_line
+from pirm_enhance.errors import PirmError, UsageError
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -49,16 +49,11 @@ class Enhancer:
         if rgb.dtype == np.uint8:
             rgb = rgb.astype(np.float32) / 255.0
         rgb = rgb.astype(np.float32)
-        try:
-            return self._run(rgb, progress)
-        except (PirmError, KeyboardInterrupt):
-            raise
-        except MemoryError:
-            raise ModelRunError(f"{self.name}: out of memory at {rgb.shape[1]}x{rgb.shape[0]}; "
-                                "try a smaller --tile") from None
-        except Exception as err:  # the tiled Keras path does not go through a runner's guard
-            raise ModelRunError(f"{self.name}: the model failed while running on a {rgb.shape[1]}x"
-                                f"{rgb.shape[0]} image ({type(err).__name__}: {first_line(err)})") from None
+        from pirm_enhance.runners import run_guarded
+
+        # the tiled Keras path does not go through a runner's own guard
+        return run_guarded(self.name, rgb.shape[1], rgb.shape[0], self._run, rgb, progress,
+                           hint="; try a smaller --tile")
 
     def _run(self, rgb, progress):
         if self.tiled is not None:

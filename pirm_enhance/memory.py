@@ -43,11 +43,14 @@ def measure(model_path, image_path):
     from pirm_enhance.data.io import read_float
     from pirm_enhance.runners import make_runner
 
-    runner = make_runner(model_path)
-    image = read_float(image_path)[None]
-    runner(image[:, :32, :32])  # load lazily created state on a tiny image first
-    _, grown = peak_rss_growth(runner, image)
-    return grown
+    return runner_ram(make_runner(model_path), read_float(image_path)[None])
+
+
+def runner_ram(runner, image):
+    """Peak RSS growth (bytes) of ``runner`` on one ``[1, H, W, 3]`` image, after a run on a
+    32x32 crop has created whatever the runner creates lazily (sessions, interpreters)."""
+    runner(image[:, :32, :32])
+    return peak_rss_growth(runner, image)[1]
 
 
 def in_subprocess(model_path, image_path, timeout=600):

@@ -13,10 +13,24 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from pirm_enhance import archs  # noqa: F401  (registers the zoo classes for .keras loading)
 from pirm_enhance.errors import ModelFileError, ModelRunError, PirmError, SubmissionError, UnsafeGraph, first_line
 from pirm_enhance.formats import format_of, known_suffixes
 from pirm_enhance.graph_check import check_ops, check_saved_model
+
+
+def run_guarded(source, width, height, fn, *args, hint=""):
+    """``fn(*args)``, with any failure of a model while running (a CheckNumerics that
+    fires, an out-of-memory, a shape error) turned into one :class:`ModelRunError` line
+    naming ``source`` and the image size; the library's own errors and Ctrl-C pass."""
+    try:
+        return fn(*args)
+    except (PirmError, KeyboardInterrupt):
+        raise
+    except MemoryError:
+        raise ModelRunError(f"{source}: out of memory at {width}x{height}{hint}") from None
+    except Exception as err:  # TensorFlow, LiteRT and onnxruntime raise many types
+        raise ModelRunError(f"{source}: the model failed while running on a {width}x{height} image "
+                            f"({type(err).__name__}: {first_line(err)})") from None
 
 
 class Runner:
@@ -45,16 +59,7 @@ class Runner:
                                for i in range(batch.shape[0])])
 
     def _run_guarded(self, image):
-        try:
-            return self._run_one(image)
-        except (PirmError, KeyboardInterrupt):
-            raise
-        except MemoryError:
-            raise ModelRunError(f"{self.source}: out of memory at {image.shape[1]}x{image.shape[2]}") from None
-        except Exception as err:  # a graph that fails while running: CheckNumerics, OOM, bad shapes
-            raise ModelRunError(f"{self.source}: the model failed while running on a "
-                                f"{image.shape[1]}x{image.shape[2]} image ({type(err).__name__}: "
-                                f"{first_line(err)})") from None
+        return run_guarded(self.source, image.shape[2], image.shape[1], self._run_one, image)
 
     def _checked(self, out, image):
         out = np.asarray(out)

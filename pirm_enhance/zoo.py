@@ -54,6 +54,22 @@ def load_keras_file(path):
         raise ModelFileError(f"{path}: not a loadable Keras model file ({first_line(err)})") from None
 
 
+def save_keras_file(model, path):
+    """Save ``model`` as a ``.keras`` file atomically: through ``.<stem>.part.keras`` (Keras
+    needs the suffix) and a rename; a save killed half-way leaves that part file, which
+    the next save of the same path replaces."""
+    path = pathlib.Path(os.fspath(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.part.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 def load_model(name, checkpoint=None, **kwargs):
     """A ``keras.Model`` with trained weights.
 
@@ -117,4 +133,4 @@ def load_official_or_random(arch, seed=0):
 
 
 __all__ = ["build_model", "default_model_path", "list_model_names", "list_models", "list_pretrained",
-           "load_keras_file", "load_model", "load_official_or_random"]
+           "load_keras_file", "load_model", "load_official_or_random", "save_keras_file"]

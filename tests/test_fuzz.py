@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 import tensorflow as tf
+from tf1_util import frozen_pb, tiny_pirm_data
 from PIL import Image
 
 from pirm_enhance.cli import enhance as enhance_cli
@@ -24,35 +25,10 @@ TOOLS = {"pirm-enhance": enhance_cli.main, "pirm-export": export_cli.main, "pirm
 ALLOWED = re.compile(r"^(error: |skipped |\d+ written to |enhance \()")
 
 
-def _graph(path, body):
-    """A frozen GraphDef ``input -> body(input) -> output`` (``body`` None: no output node)."""
-    graph = tf.Graph()
-    with graph.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, [1, None, None, 3], name="input")
-        if body is not None:
-            tf.identity(body(x), name="output")
-    path.write_bytes(graph.as_graph_def().SerializeToString())
-    return path
-
-
-def _tiny_data(root):
-    """A PIRM-layout data folder with 3 patch pairs and 4 small 'HD' images."""
-    for sub in ("iphone", "canon"):
-        folder = root / "dped" / "patches" / sub
-        folder.mkdir(parents=True)
-        for i in range(3):
-            Image.fromarray(np.uint8(synthetic_photo(100, 100, seed=i) * 255)).save(folder / f"{i}.jpg")
-    hd = root / "dped" / "HD_res"
-    hd.mkdir(parents=True)
-    for i in range(4):
-        Image.fromarray(np.uint8(synthetic_photo(72, 128, seed=10 + i) * 255)).save(hd / f"{i}.png")
-    return root
-
-
 def malformed_models(folder, rng):
     """``{label: path}``: files that are not usable models, each broken differently."""
     folder.mkdir(parents=True, exist_ok=True)
-    good = _graph(folder / "good.pb", lambda x: x * 0.9)
+    good = frozen_pb(folder / "good.pb", lambda x: x * 0.9)
     data = good.read_bytes()
     flipped = bytearray(data)
     for i in rng.sample(range(len(flipped)), 12):
@@ -68,11 +44,11 @@ def malformed_models(folder, rng):
         path = folder / f"{label.replace(' ', '_').replace('.', '')}.pb"
         path.write_bytes(content)
         out[label] = path
-    out["no output node"] = _graph(folder / "no_output.pb", None)
-    out["output of another size"] = _graph(folder / "half.pb", lambda x: x[:, ::2, ::2, :])
-    out["NaN check fires"] = _graph(folder / "checknumerics.pb",
+    out["no output node"] = frozen_pb(folder / "no_output.pb", None)
+    out["output of another size"] = frozen_pb(folder / "half.pb", lambda x: x[:, ::2, ::2, :])
+    out["NaN check fires"] = frozen_pb(folder / "checknumerics.pb",
                                     lambda x: tf.debugging.check_numerics(tf.math.log(x - 2.0), "boom"))
-    out["reads a file"] = _graph(folder / "readfile.pb", lambda x: x + 0.0 * tf.cast(
+    out["reads a file"] = frozen_pb(folder / "readfile.pb", lambda x: x + 0.0 * tf.cast(
         tf.strings.length(tf.io.read_file("/etc/hostname")), tf.float32))
     for suffix in (".tflite", ".onnx", ".keras"):
         path = folder / f"garbage{suffix}"
@@ -128,7 +104,7 @@ def fuzz_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
     rng = random.Random(2018)
     return {"models": malformed_models(root / "models", rng), "images": malformed_images(root / "images", rng),
-            "data": _tiny_data(root / "data"), "root": root}
+            "data": tiny_pirm_data(root / "data"), "root": root}
 
 
 def test_malformed_models_in_score_and_enhance(fuzz_dir, capfd, tmp_path):
@@ -145,7 +121,7 @@ def test_malformed_models_in_score_and_enhance(fuzz_dir, capfd, tmp_path):
 
 
 def test_malformed_images_in_enhance(fuzz_dir, capfd, tmp_path):
-    model = _graph(tmp_path / "identity.pb", lambda x: x * 1.0)
+    model = frozen_pb(tmp_path / "identity.pb", lambda x: x * 1.0)
     for image in fuzz_dir["images"]:
         argv = [str(image), "--model", str(model), "-o", str(tmp_path / "out")]
         code, lines = _run("pirm-enhance", argv, capfd)

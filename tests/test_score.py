@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from tf1_util import frozen_pb, tiny_pirm_data
 
 import pirm_enhance as pe
 from pirm_enhance.errors import ModelFileError
@@ -183,39 +184,13 @@ def test_json_output_is_strict(monkeypatch, capsys):
     assert _strict_json(capsys.readouterr().out) == doc
 
 
-def _tiny_data(root):
-    """3 patch pairs and 4 small 'HD' images in the PIRM layout."""
-    from PIL import Image
-
-    from pirm_enhance.data.synthetic import synthetic_photo
-
-    for sub, gain in (("iphone", 1.0), ("canon", 1.15)):
-        (root / "dped" / "patches" / sub).mkdir(parents=True)
-        for i in range(3):
-            image = np.uint8(np.clip(synthetic_photo(100, 100, seed=i) * gain, 0, 1) * 255)
-            Image.fromarray(image).save(root / "dped" / "patches" / sub / f"{i}.jpg")
-    (root / "dped" / "HD_res").mkdir(parents=True)
-    for i in range(4):
-        Image.fromarray(np.uint8(synthetic_photo(72, 128, seed=10 + i) * 255)).save(root / "dped" / "HD_res" / f"{i}.png")
-    return root
-
-
-def _pb(path, body):
-    graph = tf.Graph()
-    with graph.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, [1, None, None, 3], name="input")
-        tf.identity(body(x), name="output")
-    path.write_bytes(graph.as_graph_def().SerializeToString())
-    return path
-
-
 def _error_lines(stderr):
     return [line for line in stderr.splitlines() if line.strip()]
 
 
 def test_cli_model_failing_while_running_is_one_line(tmp_path):
-    boom = _pb(tmp_path / "boom.pb", lambda x: tf.debugging.check_numerics(tf.math.log(x - 2.0), "boom"))
-    proc = _cli(str(boom), "--data", str(_tiny_data(tmp_path / "data")), "--no-timing")
+    boom = frozen_pb(tmp_path / "boom.pb", lambda x: tf.debugging.check_numerics(tf.math.log(x - 2.0), "boom"))
+    proc = _cli(str(boom), "--data", str(tiny_pirm_data(tmp_path / "data")), "--no-timing")
     assert proc.returncode == 1, proc.stderr[-2000:]
     lines = _error_lines(proc.stderr)
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
@@ -251,9 +226,9 @@ def test_ctrl_c_while_scoring_is_one_line_and_stops_the_sandbox(tmp_path):
     import signal
     import time
 
-    pb = _pb(tmp_path / "dim.pb", lambda x: x * 0.9)
+    pb = frozen_pb(tmp_path / "dim.pb", lambda x: x * 0.9)
     proc = subprocess.Popen([sys.executable, "-m", "pirm_enhance.cli.score", str(pb), "--data",
-                             str(_tiny_data(tmp_path / "data")), "--no-timing"],
+                             str(tiny_pirm_data(tmp_path / "data")), "--no-timing"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     child, deadline = None, time.time() + 300
     while child is None and proc.poll() is None and time.time() < deadline:

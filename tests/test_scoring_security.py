@@ -2,17 +2,16 @@
 time bombs must each cost one line, touch no file, and never help a submission."""
 
 import json
-import os
 import pathlib
 import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from tf1_util import frozen_pb, tiny_pirm_data
 from PIL import Image
 from tensorflow.core.protobuf import saved_model_pb2
 
-from pirm_enhance.data.synthetic import synthetic_photo
 from pirm_enhance.errors import ModelRunError, SubmissionError, UnsafeGraph
 from pirm_enhance.graph_check import CONST_BYTES_LIMIT, graph_ops
 from pirm_enhance.runners import SavedModelRunner, make_runner
@@ -291,15 +290,6 @@ def test_fidelity_counts_nonfinite_outputs_as_zero(tmp_path):
     assert capped["psnr"] == pytest.approx(np.mean([0, 0, per_image[2]["psnr"], per_image[3]["psnr"], 100.0]))
 
 
-def _graph(path, body):
-    graph = tf.Graph()
-    with graph.as_default():
-        x = tf.compat.v1.placeholder(tf.float32, [1, None, None, 3], name="input")
-        tf.identity(body(x), name="output")
-    path.write_bytes(graph.as_graph_def().SerializeToString())
-    return path
-
-
 def test_nan_on_dark_patches_scores_lower_on_real_data(tmp_path, data_dir):
     from pirm_enhance.data.io import read_float
 
@@ -310,9 +300,9 @@ def test_nan_on_dark_patches_scores_lower_on_real_data(tmp_path, data_dir):
     def brighter(x):
         return x * 1.1 + 0.01
 
-    clean = _graph(tmp_path / "clean.pb", brighter)
+    clean = frozen_pb(tmp_path / "clean.pb", brighter)
     # allowed ops only: sqrt of a negative per-image mean is NaN, and 0 * NaN is NaN
-    tricky = _graph(tmp_path / "nan_when_dark.pb", lambda x: brighter(x) + 0.0 * tf.sqrt(
+    tricky = frozen_pb(tmp_path / "nan_when_dark.pb", lambda x: brighter(x) + 0.0 * tf.sqrt(
         tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True) - threshold))
     result = score([str(clean), str(tricky)], data_dir=data_dir, timing=False, progress=False)
     good, bad = result["rows"]
@@ -325,23 +315,9 @@ def test_nan_on_dark_patches_scores_lower_on_real_data(tmp_path, data_dir):
 
 # ---- 3. Memory and time limits: one line, never the scorer -------------------------------
 
-def _tiny_data(root):
-    """A PIRM-layout data folder: 3 patch pairs (the target a brighter phone patch), 4 small 'HD' images."""
-    for sub, gain in (("iphone", 1.0), ("canon", 1.15)):
-        folder = root / "dped" / "patches" / sub
-        folder.mkdir(parents=True)
-        for i in range(3):
-            _write(folder / f"{i}.jpg", synthetic_photo(100, 100, seed=i) * gain)
-    hd = root / "dped" / "HD_res"
-    hd.mkdir(parents=True)
-    for i in range(4):
-        Image.fromarray(np.uint8(synthetic_photo(72, 128, seed=10 + i) * 255)).save(hd / f"{i}.png")
-    return root
-
-
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    return _tiny_data(tmp_path_factory.mktemp("tiny_pirm"))
+    return tiny_pirm_data(tmp_path_factory.mktemp("tiny_pirm"))
 
 
 def _const_graph(path, shape):
@@ -394,7 +370,7 @@ def _sandbox_pids():
 
 def test_memory_bomb_costs_one_line(tmp_path, tiny_data):
     # 40 GB of ones whose shape depends on the input: nothing to see statically
-    bomb = _graph(tmp_path / "bomb.pb", lambda x: x + 0.0 * tf.reduce_mean(
+    bomb = frozen_pb(tmp_path / "bomb.pb", lambda x: x + 0.0 * tf.reduce_mean(
         tf.fill(tf.stack([tf.shape(x)[1] * 1000, tf.shape(x)[2] * 1000]), 1.0)))
     start = time.perf_counter()
     with pytest.raises(SubmissionError, match=f"over the {DEFAULT_MEMORY_LIMIT_GIB:g} GiB memory limit") as info:
@@ -404,7 +380,7 @@ def test_memory_bomb_costs_one_line(tmp_path, tiny_data):
 
 
 def test_memory_limit_reaches_the_child(tmp_path, tiny_data):
-    path = _graph(tmp_path / "dim.pb", lambda x: x * 0.9)
+    path = frozen_pb(tmp_path / "dim.pb", lambda x: x * 0.9)
     with pytest.raises(SubmissionError, match=r"out of memory under the 0.3 GiB memory limit") as info:
         score_file(path, data_dir=tiny_data, timing=False, progress=False, memory_limit_gib=0.3)
     _one_line(info)
@@ -414,7 +390,7 @@ def test_memory_limit_reaches_the_child(tmp_path, tiny_data):
 
 
 def test_time_limit_kills_the_child(tmp_path, tiny_data):
-    slow = _graph(tmp_path / "slow.pb", lambda x: x * 0.9)
+    slow = frozen_pb(tmp_path / "slow.pb", lambda x: x * 0.9)
     before = _sandbox_pids()
     start = time.perf_counter()
     with pytest.raises(SubmissionError, match=r"timed out after 2 s") as info:
@@ -425,14 +401,14 @@ def test_time_limit_kills_the_child(tmp_path, tiny_data):
 
 
 def test_check_numerics_in_the_sandbox_is_a_run_error(tmp_path, tiny_data):
-    boom = _graph(tmp_path / "boom.pb", lambda x: tf.debugging.check_numerics(tf.math.log(x - 2.0), "boom"))
+    boom = frozen_pb(tmp_path / "boom.pb", lambda x: tf.debugging.check_numerics(tf.math.log(x - 2.0), "boom"))
     with pytest.raises(ModelRunError, match=r"failed while running on a 100x100 image.*boom") as info:
         score_file(boom, data_dir=tiny_data, timing=False, progress=False)
     _one_line(info)
 
 
 def test_sandboxed_scoring_matches_in_process(tmp_path, tiny_data):
-    path = _graph(tmp_path / "dim.pb", lambda x: x * 0.9 + 0.02)
+    path = frozen_pb(tmp_path / "dim.pb", lambda x: x * 0.9 + 0.02)
     boxed = score([str(path)], data_dir=tiny_data, progress=False)
     here = score([str(path)], data_dir=tiny_data, progress=False, sandbox=False)
     row, ref = boxed["rows"][0], here["rows"][0]

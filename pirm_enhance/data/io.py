@@ -1,6 +1,6 @@
 """Reading and writing images: one clear error per bad file, atomic writes.
 
-:func:`write_atomic` writes ``.<name>.<pid>.<token>.part`` next to the target
+:func:`write_atomic` writes ``.<name>.<pid>@<host>.<token>.part`` next to the target
 and renames it onto the target, so a reader never sees half a file. The part
 file is created with the user's umask (``0666 & ~umask``, as ``open`` would),
 not ``mkstemp``'s 0600. A writer killed between the two steps (SIGKILL, power
@@ -54,10 +54,8 @@ def _pid_alive(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's live process
-        return True
-    except OSError:
-        return True
+    except OSError:  # e.g. another user's live process (PermissionError)
+        pass
     return True
 
 

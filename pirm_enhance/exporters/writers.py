@@ -119,15 +119,9 @@ def write_onnx(model, path, quantization="float32", calibration=None, clip=False
 
 def write_keras(model, path, quantization="float32", calibration=None, clip=False):
     """A ``.keras`` file (``clip`` is not applied: the model is saved as it is)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.part.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from pirm_enhance.zoo import save_keras_file
+
+    save_keras_file(model, path)
 
 
 def write(model, path, format, quantization="float32", calibration=None, clip=False, overwrite=True):

@@ -241,11 +241,10 @@ def _work(request):
 
     warnings.simplefilter("ignore")
     from pirm_enhance.data.io import read_float
-    from pirm_enhance.memory import peak_rss_growth
+    from pirm_enhance.memory import runner_ram
     from pirm_enhance.runners import make_runner
     from pirm_enhance.scoring.runtime import hd_runtime
-    from pirm_enhance.scoring.score import baseline_runner, hd_files
-    from pirm_enhance.scoring.validation import fidelity, track_b_pairs
+    from pirm_enhance.scoring.score import baseline_runner, hd_files, track_fidelity
 
     watch = _DataWatch()
     fd = request["progress_fd"]
@@ -256,16 +255,10 @@ def _work(request):
     out = {"kind": runner.kind, "ram_bytes": None, "time": None, "baseline": None}
     images = [read_float(f)[None] for f in hd_files(track, root)] if request["timing"] else None
     if images and request["measure_ram"]:
-        runner(images[0][:, :32, :32])  # lazily created state first, as pirm_enhance.memory does
-        _, out["ram_bytes"] = peak_rss_growth(runner, images[0])
+        out["ram_bytes"] = runner_ram(runner, images[0])
     with _ProgressTo(stream):
-        if track == "B":
-            out["fidelity"] = fidelity(runner, track_b_pairs(root), infinite=request["infinite"], progress=show,
-                                       label=f"fidelity {label}")
-        else:
-            from pirm_enhance.scoring.track_a import fidelity_a, track_a_images
-
-            out["fidelity"] = fidelity_a(runner, track_a_images(root), progress=show)
+        out["fidelity"] = track_fidelity(runner, track, root, infinite=request["infinite"], progress=show,
+                                         label=label)
         if images:
             baseline = baseline_runner(track)
             times = hd_runtime({"__baseline__": baseline, "submission": runner}, images, rounds=request["rounds"],

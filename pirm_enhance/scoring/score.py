@@ -96,12 +96,7 @@ def score(submissions, track="B", data_dir=None, mos=None, rounds=1, timing=True
     if mos is not None and (len(submissions) != 1 or track != "B"):
         raise UsageError("mos applies to one Track B submission")
     root = data_root(data_dir)
-    if track == "B":
-        pairs = track_b_pairs(root)
-    else:
-        from pirm_enhance.scoring.track_a import track_a_images
-
-        files = track_a_images(root)
+    items = track_items(track, root)  # missing data: said before anything runs
     hd = hd_files(track, root) if timing else None
     entries = []
     for sub in submissions:
@@ -119,13 +114,10 @@ def score(submissions, track="B", data_dir=None, mos=None, rounds=1, timing=True
                                  memory_limit_gib=memory_limit_gib, time_limit_s=time_limit_s)
                 children[i] = out
                 kind, fid = out["kind"], out["fidelity"]
-            elif track == "B":
-                kind = runner.kind
-                fid = fidelity(runner, pairs, infinite=infinite, progress=progress, label=f"fidelity {label}")
             else:
-                from pirm_enhance.scoring.track_a import fidelity_a
-
-                kind, fid = runner.kind, fidelity_a(runner, files, progress=progress)
+                kind = runner.kind
+                fid = track_fidelity(runner, track, root, infinite=infinite, progress=progress, label=label,
+                                     items=items)
             row = {"submission": label, "kind": kind, **fid}
             if report:
                 row["export_max_abs_diff"] = report.get("max_abs_diff")
@@ -160,6 +152,25 @@ def score(submissions, track="B", data_dir=None, mos=None, rounds=1, timing=True
     return result
 
 
+def track_items(track, root):
+    """The validation items of a track: Track B phone/target pairs, Track A DIV2K files."""
+    if track == "B":
+        return track_b_pairs(root)
+    from pirm_enhance.scoring.track_a import track_a_images
+
+    return track_a_images(root)
+
+
+def track_fidelity(runner, track, root, infinite="exclude", progress=True, label="", items=None):
+    """The organisers' fidelity of ``runner`` on the track's validation data under ``root``."""
+    items = track_items(track, root) if items is None else items
+    if track == "B":
+        return fidelity(runner, items, infinite=infinite, progress=progress, label=f"fidelity {label}")
+    from pirm_enhance.scoring.track_a import fidelity_a
+
+    return fidelity_a(runner, items, progress=progress)
+
+
 def format_table(result):
     """A readable fixed-width table of :func:`score`'s result."""
     lines = []
@@ -191,4 +202,4 @@ def format_table(result):
     return "\n".join(lines)
 
 
-__all__ = ["baseline_runner", "format_table", "score"]
+__all__ = ["baseline_runner", "format_table", "score", "track_fidelity"]

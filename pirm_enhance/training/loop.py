@@ -36,6 +36,7 @@ from pirm_enhance.errors import DataMissing, ModelFileError, UsageError, first_l
 from pirm_enhance.metrics import ms_ssim, psnr
 from pirm_enhance.training.recipes import recipe as get_recipe, vgg_layers
 from pirm_enhance.training.trainer import EnhancerTrainer
+from pirm_enhance.zoo import save_keras_file
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -123,12 +124,6 @@ def _load_teacher(spec):
         arch, prefix = spec.split(":", 1)
         return load_model(arch, checkpoint=prefix)
     return load_model(spec)
-
-
-def _save_atomically(model, path):
-    tmp = path.with_name(f".{path.stem}.part.keras")
-    model.save(tmp)
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------- building
@@ -362,7 +357,7 @@ class _Run:
         _sample_sheet(self.val_phones, out, self.val_targets, self.workdir / "samples" / f"step_{step:07d}.png")
         if self.best is None or metrics["val_psnr"] > self.best["val_psnr"]:
             self.best = self.history[-1]
-            _save_atomically(gen, self.best_path)
+            save_keras_file(gen, self.best_path)
         save_history(self.workdir, self.history)
 
     def save_checkpoint(self, step):
@@ -504,7 +499,7 @@ def _finish(run, step):
     """Save ``generator.keras``; the result without the recipe and data counts."""
     run.writer.flush()
     generator_path = run.workdir / "generator.keras"
-    _save_atomically(run.trainer.generator, generator_path)
+    save_keras_file(run.trainer.generator, generator_path)
     best = None if run.best is None else {"step": run.best["step"], "val_psnr": run.best["val_psnr"],
                                           "path": str(run.best_path)}
     return {"generator": run.trainer.generator, "generator_path": str(generator_path), "history": run.history,
