@@ -44,7 +44,7 @@ _PUBLIC = {
     "export": "pirm_enhance.exporters.writers",
     "score": "pirm_enhance.leaderboard",
 }
-_SUBPACKAGES = ("archs", "checkpoints", "data", "errors", "exporters", "formats", "layers", "leaderboard",
+_SUBPACKAGES = ("archs", "checkpoints", "colour", "data", "errors", "exporters", "formats", "layers", "leaderboard",
                 "losses", "metrics", "pretrained", "registry", "runners", "scoring", "training", "zoo")
 
 __all__ = sorted(_PUBLIC)

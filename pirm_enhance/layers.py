@@ -143,17 +143,36 @@ class OutputHead(keras.layers.Layer):
         return {**super().get_config(), "offset": self.offset}
 
 
+class ResidualHead(keras.layers.Layer):
+    """``clip(image + scale * tanh(x), 0, 1)``: an output that starts as the
+    identity when ``x`` starts at zero (a zero-initialised last convolution)."""
+
+    def __init__(self, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, inputs):
+        image, x = inputs
+        return ops.clip(image + ops.tanh(x) * self.scale, 0.0, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
 def conv(filters, kernel_size, name, strides=1, dilation_rate=1, activation=None, use_bias=True,
          init="dped"):
     """A 'SAME' convolution.
 
     ``init="dped"``: the 2018 DPED-family initialisation (truncated normal,
     std 0.01; biases 0.01); ``init="keras"``: Glorot-uniform kernels and zero
-    biases, for deep networks (RSGUNet) that would not train from the former.
+    biases, for deep networks (RSGUNet) that would not train from the former;
+    ``init="zeros"``: all zero (the last layer of a residual output).
     """
     if init == "dped":
         kernel_init = keras.initializers.TruncatedNormal(stddev=0.01)
         bias_init = keras.initializers.Constant(0.01)
+    elif init == "zeros":
+        kernel_init, bias_init = "zeros", "zeros"
     else:
         kernel_init, bias_init = "glorot_uniform", "zeros"
     return keras.layers.Conv2D(

@@ -44,3 +44,16 @@ def test_unknown_architecture_lists_close_matches():
 def test_architecture_name_without_tag_explains_itself():
     with pytest.raises(KeyError, match="ppcn_student.paper"):
         pe.load_model("ppcn_student")
+
+
+def test_residual_rsgunet_starts_as_the_identity_and_round_trips(tmp_path, rng):
+    """``residual=True`` (the default model's variant): the zero last convolution makes the
+    untrained network the identity (outputs clipped to [0, 1]); the option survives .keras."""
+    model = pe.build_model("rsgunet", width=4, residual=True)
+    x = rng.random((1, 37, 45, 3), dtype=np.float32)
+    np.testing.assert_allclose(np.asarray(model(x)), x, atol=1e-6)
+    path = tmp_path / "r.keras"
+    model.save(path)
+    again = keras.models.load_model(path)
+    assert again.get_config()["residual"] is True
+    np.testing.assert_allclose(np.asarray(again(x)), x, atol=1e-6)

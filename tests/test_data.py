@@ -80,3 +80,31 @@ def test_holdout_split_is_disjoint_and_deterministic():
     train, held = pairs.split_holdout(list(range(20)), 0.1)
     assert len(held) == 2 and not set(train) & set(held) and len(train) + len(held) == 20
     assert pairs.split_holdout(list(range(20)), 0.1) == (train, held)
+
+
+def test_camera_pipeline_degradation():
+    """The default degradation (Brooks et al. unprocessing + a cheap phone): seeded, any
+    size (odd too), darker and flatter on average, neutral greys stay near neutral
+    without an AWB error, and the bilinear demosaic reproduces a flat colour exactly."""
+    from pirm_enhance.data.degrade import CameraPipeline, _bayer_masks, _bilinear_demosaic
+
+    img = synthetic_photo(67, 91, seed=3)
+    a = degrade(img, [4, 5]).numpy()
+    assert a.shape == (67, 91, 3) and 0.0 <= a.min() and a.max() <= 1.0
+    np.testing.assert_array_equal(a, degrade(img, [4, 5], CameraPipeline()).numpy())
+    assert not np.array_equal(a, degrade(img, [4, 6]).numpy())
+    means, stds = [], []
+    for k in range(8):
+        d = degrade(img, [7, k]).numpy()
+        means.append(d.mean())
+        stds.append(d.std())
+    assert np.mean(means) < img.mean() and np.mean(stds) < img.std()
+    grey = np.full((48, 48, 3), 0.5, np.float32)
+    neutral = CameraPipeline(awb_error=(0, 0), noise_scale=0.0, jpeg_quality=(100, 100))
+    for k in range(4):
+        g = degrade(grey, [1, k], neutral).numpy()[8:-8, 8:-8].reshape(-1, 3).mean(0)
+        assert np.ptp(g) < 0.02, g
+    masks = _bayer_masks(5, 7)
+    flat = tf.reduce_sum(tf.constant([0.2, 0.5, 0.7]) * masks, axis=-1)
+    np.testing.assert_allclose(_bilinear_demosaic(flat, masks).numpy(),
+                               np.broadcast_to([0.2, 0.5, 0.7], (5, 7, 3)), atol=1e-6)

@@ -141,3 +141,15 @@ def test_kd_loss():
     t[0, 0, 1] = 2.0
     assert float(losses.kd_loss(s, t)) == pytest.approx(np.sqrt(2.0), rel=1e-6)
     assert float(losses.kd_loss(s, s * 3.0)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_chroma_loss_by_hand():
+    """BT.601 chroma: a pure brightness change costs nothing; a red shift costs
+    (|Cb| + |Cr|) / 2 of the RGB difference."""
+    from pirm_enhance.losses import chroma_loss
+
+    t = np.full((1, 4, 4, 3), 0.4, np.float32)
+    assert float(chroma_loss(t, t + 0.2)) < 1e-7
+    e = t.copy()
+    e[..., 0] += 0.1  # R + 0.1: Cb -0.0168736, Cr +0.05
+    np.testing.assert_allclose(float(chroma_loss(t, e)), (0.0168736 + 0.05) / 2, rtol=1e-5)

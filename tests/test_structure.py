@@ -16,7 +16,7 @@ ROOT = pathlib.Path(pe.__file__).resolve().parent
 
 # Modules import only modules earlier in this order (lowest first); the package
 # __init__ (lazy public names) and the console tools sit on top.
-ORDER = ["errors", "quiet", "progress", "formats", "registry", "pretrained", "samples", "metrics", "data",
+ORDER = ["errors", "quiet", "progress", "formats", "registry", "pretrained", "samples", "metrics", "data", "colour",
          "layers", "graphs", "graph_check", "archs", "checkpoints", "losses", "tiling", "zoo", "runners",
          "memory", "exporters", "scoring", "enhancer", "training", "leaderboard", "cli", "__init__"]
 # Neighbours in the order that must still not know each other: the scorer and the

@@ -1,16 +1,10 @@
 """Colour / fidelity measurements for issue 11 (the default model's orange-brown foliage).
 
-Measures an image (or a model's output) against its clean original:
+Measures an image (or a model's output) against its clean original with
+pirm_enhance.colour.measure (the library's definitions; summary):
 
-* ``hue``: saturation-weighted mean absolute hue difference (degrees) over the
-  coloured pixels of the clean image (HSV saturation >= 0.15 and value >= 0.08
-  there; weight = clean saturation);
-* ``hue_green``: the same over the clean image's green pixels (hue 70..170 deg);
-* ``psnr`` vs clean (images in [0, 1], clipped);
-* ``clip``: fraction of pixels >= 250/255 in every channel;
-* ``gain``: per-channel mean(image) / mean(clean);
-* ``border``: mean of (left col 0, left col 3, right col -1, right col -4,
-  top row 0, top row 3, bottom row -1, bottom row -4), 0..255.
+hue and green-hue error, PSNR, clipped, blotch, texture and border measures (see
+its docstring).
 
 Usage::
 
@@ -18,7 +12,7 @@ Usage::
     python tools/measure_colour.py samples --models default ppcn_teacher.paper [--tiled]
     # any image against its clean original
     python tools/measure_colour.py measure CLEAN IMAGE [IMAGE ...]
-    # a clean photo only darkened/flattened (steps 1 of the degradation, no cast) through models
+    # a clean photo made phone-like without a cast (pirm_enhance.colour.castfree_phone) through models
     python tools/measure_colour.py clean --photos 0 1 --models default
     # what the degradation does to colour over many draws (per-channel gain, hue shift)
     python tools/measure_colour.py degradation --draws 200
@@ -35,59 +29,13 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SAT_MIN, VAL_MIN = 0.15, 0.08
-GREEN = (70.0, 170.0)
-
-
-def rgb_to_hsv(img):
-    """``[..., 3]`` in [0, 1] -> hue (degrees), saturation, value."""
-    img = np.clip(np.asarray(img, np.float64), 0, 1)
-    r, g, b = img[..., 0], img[..., 1], img[..., 2]
-    mx, mn = img.max(-1), img.min(-1)
-    d = mx - mn
-    safe = np.where(d > 0, d, 1)
-    h = np.where(mx == r, ((g - b) / safe) % 6, np.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4))
-    h = np.where(d > 0, h * 60.0, 0.0)
-    s = np.where(mx > 0, d / np.where(mx > 0, mx, 1), 0.0)
-    return h, s, mx
-
-
-def hue_diff(h1, h2):
-    d = np.abs(h1 - h2) % 360
-    return np.minimum(d, 360 - d)
-
-
-def measure(clean, image):
-    """Dict of the measurements of ``image`` against ``clean`` (both ``[H, W, 3]`` in [0, 1])."""
-    clean = np.clip(np.asarray(clean, np.float64), 0, 1)
-    image = np.clip(np.asarray(image, np.float64), 0, 1)
-    hc, sc, vc = rgb_to_hsv(clean)
-    hi, _, _ = rgb_to_hsv(image)
-    coloured = (sc >= SAT_MIN) & (vc >= VAL_MIN)
-    green = coloured & (hc >= GREEN[0]) & (hc <= GREEN[1])
-    dh = hue_diff(hc, hi)
-
-    def weighted(mask):
-        w = sc * mask
-        return float((dh * w).sum() / max(w.sum(), 1e-9))
-
-    mse = float(np.mean((clean - image) ** 2))
-    u8 = np.round(image * 255)
-    border = lambda a: float(np.mean(a))  # noqa: E731
-    return {
-        "hue": weighted(coloured), "hue_green": weighted(green),
-        "green_frac": float(green.mean()),
-        "psnr": 10 * np.log10(1.0 / max(mse, 1e-12)),
-        "clip": float((u8 >= 250).all(-1).mean()),
-        "gain": (image.reshape(-1, 3).mean(0) / np.maximum(clean.reshape(-1, 3).mean(0), 1e-6)).round(3).tolist(),
-        "border": [round(border(u8[:, i]), 1) for i in (0, 3, -1, -4)]
-        + [round(border(u8[i]), 1) for i in (0, 3, -1, -4)],
-    }
+from pirm_enhance.colour import SAT_MIN, VAL_MIN, castfree_phone, measure, rgb_to_hsv  # noqa: E402
 
 
 def fmt(label, m):
     return (f"{label:<34} hue {m['hue']:6.1f}  green {m['hue_green']:6.1f}  psnr {m['psnr']:6.2f}  "
-            f"clip {100 * m['clip']:5.2f}%  gain {m['gain']}  border L0/L3/R0/R3/T0/T3/B0/B3 {m['border']}")
+            f"clip {100 * m['clip']:5.2f}%  blotch {100 * m['blotch']:5.2f}%  texture {m['texture']:.4f}  "
+            f"border {m['border']:5.1f}  gain {[round(g, 3) for g in m['gain']]}")
 
 
 def _read(path):
@@ -137,19 +85,13 @@ def cmd_samples(args):
                     write_png(pathlib.Path(args.save) / f"{sample.stem}_{pathlib.Path(name).stem}_{how}.png", out)
 
 
-def dark_flat(clean, exposure=0.8, contrast=0.8, gamma=1.05):
-    """Step 1 of the degradation only (darker, flatter), no colour cast / noise / blur."""
-    x = 0.5 + (clean * exposure - 0.5) * contrast
-    return np.clip(x, 0, 1) ** gamma
-
-
 def cmd_clean(args):
     photos = _photos()
     enh = _enhancers(args.models, False)
     for stem in args.photos:
         clean = _read(photos[stem])
-        phone = dark_flat(clean).astype(np.float32)
-        print(f"--- photo {stem} (darkened + flattened only)")
+        phone = castfree_phone(clean)
+        print(f"--- photo {stem} (cast-free phone-like: pirm_enhance.colour.castfree_phone)")
         print(fmt("input", measure(clean, phone)))
         for name, runs in enh.items():
             print(fmt(name, measure(clean, runs["whole"](phone))))

@@ -8,6 +8,12 @@ Encoder of stride-2 stages (s0 at 1/2 resolution, e1..e5), a global feature
 (mean of e5 -> dense + ReLU, broadcast over e4 and concatenated), a decoder of
 bias-free 2x2 transposed convolutions sized to each skip, range scaling
 (elementwise product with s0) and ``tanh * 0.58 + 0.52``. LeakyReLU(0.2).
+
+``residual=True`` is not in the paper: the last convolution starts at zero and
+its ``tanh`` is added to the input (clipped to [0, 1]), so the network starts
+as the identity and learns a correction. The project's default model
+(``models/default.keras``, issue 11) uses it; ``residual=False`` (the default)
+is the published network.
 """
 
 import keras
@@ -26,12 +32,12 @@ class RSGUNet(ZooModel):
     output_range = (0.52 - 0.58, 0.52 + 0.58)
     tiny_config = {"width": 4}
 
-    def __init__(self, width=16, name="rsgunet", **kwargs):
+    def __init__(self, width=16, residual=False, name="rsgunet", **kwargs):
         counter = iter(range(1, 100))
 
-        def conv(x, filters, strides=1, activation="lrelu"):
+        def conv(x, filters, strides=1, activation="lrelu", init="keras"):
             y = layers.conv(filters, 3, f"conv{next(counter)}", strides=strides,
-                            init="keras")(x)
+                            init=init)(x)
             if activation == "lrelu":
                 y = keras.layers.LeakyReLU(negative_slope=_SLOPE)(y)
             return y
@@ -59,6 +65,10 @@ class RSGUNet(ZooModel):
 
         x = keras.layers.Multiply(name="range_scaling")([x, s0])
         x = layers.ConvTransposeLike(3, 2, use_bias=False, name="up4")([x, inputs])
-        x = conv(x, 3, activation=None)
-        outputs = layers.OutputHead(offset=0.52, name="head")(x)
-        self._finish(inputs, outputs, name, {"width": width}, **kwargs)
+        if residual:
+            x = conv(x, 3, activation=None, init="zeros")
+            outputs = layers.ResidualHead(name="head")([inputs, x])
+        else:
+            x = conv(x, 3, activation=None)
+            outputs = layers.OutputHead(offset=0.52, name="head")(x)
+        self._finish(inputs, outputs, name, {"width": width, "residual": bool(residual)}, **kwargs)

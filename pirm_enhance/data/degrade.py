@@ -1,9 +1,26 @@
-"""A seeded degradation model of a small-sensor phone camera.
+"""Seeded degradation models of a small-sensor phone camera.
 
-Turns a good photo into a phone-like one, so that any folder of good photos
-becomes (phone, original) training pairs for users without DPED. Steps, in
-the order a camera pipeline applies them (all parameters in
-:class:`PhoneDegradation`, each drawn per image from the given range):
+Turn a good photo into a phone-like one, so that any folder of good photos
+becomes (phone, original) training pairs for users without DPED.
+
+:class:`CameraPipeline` (the default since issue 11) is grounded in published
+camera-pipeline statistics: the photo is "unprocessed" to raw sensor values
+with the procedure and parameter distributions of Brooks et al., "Unprocessing
+Images for Learned Raw Denoising" (CVPR 2019, section 3: inverse tone curve,
+inverse gamma, inverse colour correction with a random mix of four cameras'
+XYZ->camera matrices, inverse white-balance/digital gains, Bayer mosaic,
+shot/read noise with ``log shot ~ U(log 1e-4, log 1.2e-2)`` and ``log read =
+2.18 log shot + 1.20 + N(0, 0.26)``), then developed again by a cheap phone's
+forward pipeline: lens blur and vignetting, under-exposure, white balance with
+an auto-white-balance error, bilinear demosaicking, a weak colour matrix
+(lower saturation), plain gamma without the DSLR's S-shaped tone curve (or
+only part of it), over-sharpening and JPEG. The phone-side ranges are the
+project's choices (written in :class:`CameraPipeline`); none was tuned on the
+PIRM validation data.
+
+:class:`PhoneDegradation` is the first, hand-ranged model (kept for
+reproducing models trained with it). Its steps, in the order a camera
+pipeline applies them (each parameter drawn per image from the given range):
 
 1. exposure and tone: darker exposure, then a flatter tone curve
    ``mid + (x - mid) * contrast`` with a gamma (washed-out, low-contrast look);
@@ -14,12 +31,13 @@ the order a camera pipeline applies them (all parameters in
    ``shot * x + read^2`` in linear light, luminance plus a little chroma;
 6. JPEG compression at a random quality.
 
-Everything uses stateless random ops keyed by a ``[2]`` int seed, so a pair is
+Both use stateless random ops keyed by a ``[2]`` int seed, so a pair is
 a pure function of (photo, seed): reproducible and resumable.
 """
 
 import dataclasses
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -60,14 +78,29 @@ def _gaussian_blur(image, sigma, radius=3):
     return img[0]
 
 
-def degrade(image, seed, params=PhoneDegradation(), position=None):
+def _radius2(h, w, position):
+    """Squared distance from the photo's centre (1 in the corners), ``[h, w]``."""
+    if position is None:
+        y0, x0, full_h, full_w = 0, 0, h, w
+    else:
+        y0, x0, full_h, full_w = position
+    ys = (tf.cast(tf.range(h) + y0, tf.float32) + 0.5) / tf.cast(full_h, tf.float32) * 2.0 - 1.0
+    xs = (tf.cast(tf.range(w) + x0, tf.float32) + 0.5) / tf.cast(full_w, tf.float32) * 2.0 - 1.0
+    return (ys[:, None] ** 2 + xs[None, :] ** 2) / 2.0
+
+
+def degrade(image, seed, params=None, position=None):
     """The phone-like version of ``image`` ([H, W, 3] float32 in [0, 1]).
 
+    ``params``: a :class:`CameraPipeline` (default) or a :class:`PhoneDegradation`.
     ``position``: ``(y0, x0, full_h, full_w)`` of a crop inside its photo, so
     that vignetting follows the whole photo; ``None`` treats the image as whole.
     """
+    params = CameraPipeline() if params is None else params
     image = tf.convert_to_tensor(image, tf.float32)
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    if isinstance(params, CameraPipeline):
+        return _camera_pipeline(image, seed, params, position)
     h = tf.shape(image)[0]
     w = tf.shape(image)[1]
     # 1. exposure and tone
@@ -78,14 +111,7 @@ def degrade(image, seed, params=PhoneDegradation(), position=None):
     # 2. colour cast
     x = x * _uniform(seed, 4, params.wb_gain, [3])
     # 3. vignetting over the whole photo
-    if position is None:
-        y0, x0, full_h, full_w = 0, 0, h, w
-    else:
-        y0, x0, full_h, full_w = position
-    ys = (tf.cast(tf.range(h) + y0, tf.float32) + 0.5) / tf.cast(full_h, tf.float32) * 2.0 - 1.0
-    xs = (tf.cast(tf.range(w) + x0, tf.float32) + 0.5) / tf.cast(full_w, tf.float32) * 2.0 - 1.0
-    r2 = (ys[:, None] ** 2 + xs[None, :] ** 2) / 2.0
-    x = x * (1.0 - _uniform(seed, 5, params.vignette) * r2)[..., None]
+    x = x * (1.0 - _uniform(seed, 5, params.vignette) * _radius2(h, w, position))[..., None]
     # 4. optical blur
     x = _gaussian_blur(x, _uniform(seed, 6, params.blur_sigma))
     # 5. noise that grows in the dark (linear light)
@@ -99,5 +125,122 @@ def degrade(image, seed, params=PhoneDegradation(), position=None):
     # 6. JPEG
     quality = tf.cast(_uniform(seed, 11, (float(params.jpeg_quality[0]), float(params.jpeg_quality[1]) + 1)),
                       tf.int32)
+    x = tf.image.adjust_jpeg_quality(tf.clip_by_value(x, 0.0, 1.0), quality)
+    return tf.clip_by_value(x, 0.0, 1.0)
+
+
+# ---------------------------------------------------------------- camera pipeline
+
+# Brooks et al. 2019 (section 3.2): XYZ -> camera matrices of four cameras, of
+# which a random convex combination is drawn, and the sRGB (D65) -> XYZ matrix.
+XYZ2CAMS = (
+    ((1.0234, -0.2969, -0.2266), (-0.5625, 1.6328, -0.0469), (-0.0703, 0.2188, 0.6406)),
+    ((0.4913, -0.0541, -0.0202), (-0.6130, 1.3513, 0.2906), (-0.1564, 0.2151, 0.7183)),
+    ((0.8380, -0.2630, -0.0639), (-0.2887, 1.0725, 0.2496), (-0.0627, 0.1427, 0.5438)),
+    ((0.6596, -0.2079, -0.0562), (-0.4782, 1.3016, 0.1933), (-0.0970, 0.1581, 0.5181)),
+)
+RGB2XYZ = ((0.4124564, 0.3575761, 0.1804375), (0.2126729, 0.7151522, 0.0721750),
+           (0.0193339, 0.1191920, 0.9503041))
+
+
+@dataclasses.dataclass(frozen=True)
+class CameraPipeline:
+    """Unprocessing (Brooks et al. 2019) + a cheap phone's forward pipeline.
+
+    Unprocessing draws (Brooks et al.): ``rgb_gain = 1 / N(0.8, 0.1)``, red gain
+    ``U(1.9, 2.4)``, blue gain ``U(1.5, 1.9)``, the camera matrix mix, and the
+    shot/read noise pair (``noise_scale`` multiplies both variances; 1 = the
+    paper's distribution). The phone side, each ``(low, high)`` uniform, chosen
+    by the project to describe a 2010-era phone (iPhone 3GS class) against a
+    DSLR: ``exposure`` (linear gain, under-exposed), ``awb_error`` (relative
+    error of the red and blue white-balance gains), ``saturation`` (the weak
+    colour matrix, 1 = the DSLR's), ``tone`` (fraction of the DSLR's S-shaped
+    tone curve the phone applies after gamma; 0 = plain gamma, flatter),
+    ``blur_sigma`` (lens, pixels), ``vignette``, ``sharpen`` (unsharp-mask
+    amount, radius 1 px), ``jpeg_quality``.
+    """
+
+    exposure: tuple = (0.55, 1.0)
+    awb_error: tuple = (-0.06, 0.06)
+    saturation: tuple = (0.65, 1.0)
+    tone: tuple = (0.0, 0.6)
+    blur_sigma: tuple = (0.3, 1.0)
+    vignette: tuple = (0.05, 0.3)
+    sharpen: tuple = (0.2, 0.9)
+    jpeg_quality: tuple = (60, 92)
+    noise_scale: float = 1.0
+
+
+def _smoothstep(x):
+    return 3.0 * x ** 2 - 2.0 * x ** 3
+
+
+def _inverse_smoothstep(y):
+    y = tf.clip_by_value(y, 0.0, 1.0)
+    return 0.5 - tf.sin(tf.asin(1.0 - 2.0 * y) / 3.0)
+
+
+def _bayer_masks(h, w):
+    """RGGB masks ``[h, w, 3]`` (1 where the sensor measured that colour)."""
+    ys = tf.range(h)[:, None] % 2
+    xs = tf.range(w)[None, :] % 2
+    r = tf.cast((ys == 0) & (xs == 0), tf.float32)
+    b = tf.cast((ys == 1) & (xs == 1), tf.float32)
+    return tf.stack([r, 1.0 - r - b, b], axis=-1)
+
+
+def _bilinear_demosaic(mosaic, masks):
+    """Bilinear interpolation of each colour from its own samples (normalised
+    convolution, so borders and odd sizes need no special case)."""
+    rb = tf.constant([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]])
+    g = tf.constant([[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]])
+    kernel = tf.stack([rb, g, rb], axis=-1)[..., None]  # [3, 3, 3, 1] depthwise
+    sampled = (mosaic[..., None] * masks)[None]
+    num = tf.nn.depthwise_conv2d(sampled, kernel, [1, 1, 1, 1], "SAME")
+    den = tf.nn.depthwise_conv2d(masks[None], kernel, [1, 1, 1, 1], "SAME")
+    return (num / den)[0]
+
+
+def _camera_pipeline(image, seed, p, position):
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    # unprocess (Brooks et al. 2019): tone curve, gamma, colour matrix, gains
+    x = tf.maximum(_inverse_smoothstep(image), 1e-8) ** 2.2
+    weights = _uniform(seed, 20, (1e-8, 1.0), [4])
+    xyz2cam = tf.tensordot(weights / tf.reduce_sum(weights), tf.constant(XYZ2CAMS), axes=1)
+    rgb2cam = tf.matmul(xyz2cam, tf.constant(RGB2XYZ))
+    rgb2cam = rgb2cam / tf.reduce_sum(rgb2cam, axis=-1, keepdims=True)
+    x = tf.tensordot(x, tf.transpose(rgb2cam), axes=1)
+    rgb_gain = 1.0 / (0.8 + 0.1 * tf.random.stateless_normal([], tf.stack([seed[0], seed[1] + 21])))
+    red = _uniform(seed, 22, (1.9, 2.4))
+    blue = _uniform(seed, 23, (1.5, 1.9))
+    gains = tf.stack([red, 1.0, blue]) * rgb_gain
+    # plain inverse gains (not Brooks's highlight-preserving form: that keeps white at
+    # 1 in raw, which turns pink once the phone's under-exposure brings it below clipping)
+    x = x / gains
+    # phone optics and exposure
+    x = _gaussian_blur(x, _uniform(seed, 24, p.blur_sigma))
+    x = x * (1.0 - _uniform(seed, 25, p.vignette) * _radius2(h, w, position))[..., None]
+    x = x * _uniform(seed, 26, p.exposure)
+    # sensor: Bayer mosaic, shot and read noise
+    masks = _bayer_masks(h, w)
+    mosaic = tf.reduce_sum(x * masks, axis=-1)
+    log_shot = _uniform(seed, 27, (float(np.log(1e-4)), float(np.log(1.2e-2))))
+    log_read = 2.18 * log_shot + 1.20 + 0.26 * tf.random.stateless_normal([], tf.stack([seed[0], seed[1] + 28]))
+    variance = p.noise_scale * (tf.exp(log_shot) * tf.maximum(mosaic, 0.0) + tf.exp(log_read))
+    mosaic = mosaic + tf.sqrt(variance) * tf.random.stateless_normal(tf.shape(mosaic), tf.stack([seed[0], seed[1] + 29]))
+    # phone ISP: white balance with an AWB error, bilinear demosaic, weak colour matrix
+    error = tf.stack([1.0 + _uniform(seed, 30, p.awb_error), 1.0, 1.0 + _uniform(seed, 31, p.awb_error)])
+    x = _bilinear_demosaic(tf.clip_by_value(mosaic, 0.0, 1.0), masks) * gains * error
+    # a saturated sensor stays neutral: clip at the white point of the least-gained channel
+    x = tf.minimum(x, tf.reduce_min(gains * error))
+    x = tf.tensordot(x, tf.transpose(tf.linalg.inv(rgb2cam)), axes=1)
+    luma = tf.reduce_sum(x * tf.constant([0.2126, 0.7152, 0.0722]), axis=-1, keepdims=True)
+    x = luma + _uniform(seed, 32, p.saturation) * (x - luma)
+    x = tf.clip_by_value(x, 0.0, 1.0) ** (1.0 / 2.2)
+    t = _uniform(seed, 33, p.tone)
+    x = (1.0 - t) * x + t * _smoothstep(x)
+    # over-sharpening, JPEG
+    x = x + _uniform(seed, 34, p.sharpen) * (x - _gaussian_blur(x, tf.constant(1.0)))
+    quality = tf.cast(_uniform(seed, 35, (float(p.jpeg_quality[0]), float(p.jpeg_quality[1]) + 1)), tf.int32)
     x = tf.image.adjust_jpeg_quality(tf.clip_by_value(x, 0.0, 1.0), quality)
     return tf.clip_by_value(x, 0.0, 1.0)

@@ -16,7 +16,7 @@ import pathlib
 
 import tensorflow as tf
 
-from pirm_enhance.data.degrade import PhoneDegradation, degrade
+from pirm_enhance.data.degrade import CameraPipeline, degrade
 from pirm_enhance.errors import DataMissing
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -106,7 +106,7 @@ def _epoch_order(n_items, seed):
 
 
 def pair_dataset(items, batch_size, seed=0, start=0, patch_size=100, augment=True,
-                 synthetic=False, degradation=PhoneDegradation(), repeat=True):
+                 synthetic=False, degradation=CameraPipeline(), repeat=True):
     """A batched ``(phone, target)`` stream, ``[B, patch, patch, 3]`` float32 in [0, 1].
 
     ``items``: pairs of paths, or photo paths when ``synthetic``. Aligned pairs

@@ -135,7 +135,8 @@ def build_trainer(rec, patch_size, strategy, vgg_weights="imagenet", teacher=Non
     from pirm_enhance.registry import build_model
 
     with strategy.scope():
-        gen = generator if generator is not None else build_model(rec["arch"], **(arch_kwargs or {}))
+        gen = generator if generator is not None else build_model(rec["arch"], **{**rec.get("arch_config", {}),
+                                                                           **(arch_kwargs or {})})
         disc = Discriminator(patch_size) if rec.get("texture") else None
         layers = vgg_layers(rec)
         vgg = VGG19Features(layers, weights=vgg_weights) if layers else None

@@ -1,7 +1,7 @@
 """Training recipes: one flat dict each (PIRM2018.md section 6).
 
-Keys: ``arch``; loss weights (``content``, ``texture``, ``color``, ``tv``,
-``l1``, ``ms_ssim``, ``ssim``, ``contextual``, ``kd``; absent = 0) and their
+Keys: ``arch`` (and ``arch_config``, constructor arguments); loss weights
+(``content``, ``texture``, ``color``, ``tv``, ``l1``, ``chroma``, ``ms_ssim``, ``ssim``, ``contextual``, ``kd``; absent = 0) and their
 options (``content_layers``, ``contextual_layer``, ``l1_normalisation``);
 optimisation (``lr``, ``lr_decay``, ``lr_decay_every``, ``batch_size``,
 ``patch_size``, ``steps``); ``teacher`` for distillation; ``source``.
@@ -48,9 +48,16 @@ RECIPES = {
                      "patch_size": 100, "steps": 30000,
                      "source": "PPCN student: the teacher's losses + 75 x KD (normalised channel-mean "
                                "feature distance to the teacher)"},
+    "default": {"arch": "rsgunet", "arch_config": {"width": 12, "residual": True},
+                "l1": 10.0, "chroma": 20.0, "color": 0.002, "tv": 10.0,
+                "lr": 1e-3, "lr_decay": 0.5, "lr_decay_every": 3000, "batch_size": 12, "patch_size": 128,
+                "steps": 8000,
+                "source": "the project's default model (issue 11): RSGUNet (width 12) with a residual "
+                          "output, L1 + chroma (YCbCr) + DPED colour + TV, on synthetic pairs "
+                          "(data.degrade.CameraPipeline); no VGG or adversarial term (needs no download)"},
 }
 
-LOSS_KEYS = ("content", "texture", "color", "tv", "l1", "ms_ssim", "ssim", "contextual", "kd")
+LOSS_KEYS = ("content", "texture", "color", "tv", "l1", "chroma", "ms_ssim", "ssim", "contextual", "kd")
 DEFAULT_CONTENT_LAYERS = ("relu5_4",)  # DPED's content layer
 DEFAULT_CONTEXTUAL_LAYER = "conv4_2"  # PPCN's contextual layer
 

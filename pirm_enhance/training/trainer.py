@@ -105,6 +105,8 @@ class EnhancerTrainer(keras.Model):
             terms["color"] = losses.color_loss(target, enhanced)
         if w["tv"]:
             terms["tv"] = losses.tv_loss(enhanced)
+        if w["chroma"]:
+            terms["chroma"] = losses.chroma_loss(target, enhanced)
         if w["l1"]:
             terms["l1"] = losses.l1_loss(target, enhanced, self.recipe.get("l1_normalisation", "mean"))
         if w["ms_ssim"]:
