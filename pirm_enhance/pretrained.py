@@ -11,6 +11,14 @@ file is looked for, in order:
 
 If all three fail the error names the file, its URL and the variables to set.
 There is no fallback to random weights.
+
+Offline mode: with ``PIRM_OFFLINE=1`` the network is never tried (step 3 is
+skipped and a missing file is a :class:`WeightsUnavailable` that says so). The
+first download that fails for want of a network (no route, DNS, time-out; not
+an HTTP error from a server that answered, nor a hash mismatch) also puts the
+process offline: one attempt, then no other network attempt until the process
+ends (:func:`offline_reason`). ``file://`` URLs are not network and are always
+tried. :func:`find_local` never downloads.
 """
 
 import contextlib
@@ -22,11 +30,15 @@ import pathlib
 import shutil
 import sys
 import tempfile
+import urllib.error
+import urllib.parse
 
 from pirm_enhance.registry import unknown
 
 _TABLE_PATH = pathlib.Path(__file__).with_name("pretrained.json")
 DEFAULT_NAME = "default"  # the project's own model (models/default.keras), loadable by this name
+OFFLINE_VAR = "PIRM_OFFLINE"
+_network_failed = None  # why the first download of this process failed for want of a network; then no more tries
 
 
 from pirm_enhance.errors import WeightsUnavailable  # noqa: E402  (re-exported)
@@ -90,12 +102,59 @@ def _find_local(spec):
     return None
 
 
+def _offline_env():
+    return os.environ.get(OFFLINE_VAR, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def offline_reason():
+    """Why the network is not to be tried (one phrase), or ``None`` when it may be.
+
+    ``PIRM_OFFLINE`` set to anything but ``""``, ``0``, ``false``, ``no`` or
+    ``off``; or a download of this process that already failed for want of a
+    network (see :func:`_is_network_error`)."""
+    if _offline_env():
+        return f"offline mode ({OFFLINE_VAR}={os.environ[OFFLINE_VAR]}): nothing downloaded"
+    if _network_failed is not None:
+        return (f"offline mode for the rest of this process since a download failed ({_network_failed}): "
+                "no further download tried")
+    return None
+
+
+def _is_network(url):
+    return urllib.parse.urlsplit(url).scheme.lower() not in ("file", "")
+
+
+def _is_network_error(err):
+    """True when ``err`` (or what it was raised from) says the network cannot be reached:
+    no route, DNS, refused, time-out. An HTTP error (a server answered) or a hash
+    mismatch (``ValueError``) is not: the next file may still download."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, urllib.error.HTTPError):
+            return False
+        if isinstance(err, (urllib.error.URLError, OSError)):  # ConnectionError, socket.gaierror, TimeoutError
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _reason(err, url):
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return reason.rsplit(" -- ", 1)[-1].replace(url, "").strip(" :") or type(err).__name__
+
+
 def _download(entry, spec, target_dir):
+    global _network_failed
     import keras  # deferred: keeps ``import pirm_enhance.pretrained`` light
 
-    target_dir.mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp otherwise
-    errors = []
+    errors, offline = [], None
     for url in spec["urls"]:
+        if _is_network(url):
+            offline = offline_reason()
+            if offline is not None:
+                continue  # never the network: not even one try
+        target_dir.mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp otherwise
         try:
             # get_file prints its progress on stdout; keep stdout for results (pirm-score --json)
             with contextlib.redirect_stdout(sys.stderr):
@@ -103,32 +162,43 @@ def _download(entry, spec, target_dir):
                     fname=spec["name"], origin=url, file_hash=spec["sha256"],
                     cache_dir=str(target_dir.parent.parent), cache_subdir=f"weights/{entry['name']}")
         except Exception as err:  # network errors come in many types
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            errors.append(reason.rsplit(" -- ", 1)[-1].replace(url, "").strip(" :") or type(err).__name__)
+            errors.append(_reason(err, url))
+            if _is_network(url) and _is_network_error(err) and _network_failed is None:
+                _network_failed = errors[-1]  # one attempt per process: offline from now on
+                offline = offline_reason()
             partial = target_dir / spec["name"]
             if partial.exists() and sha256(partial) != spec["sha256"]:
                 partial.unlink()  # get_file leaves a file that failed its hash check
             continue
         return pathlib.Path(path)
-    raise _Missing(spec, errors)
+    raise _Missing(spec, errors, offline)
 
 
 class _Missing(Exception):
-    def __init__(self, spec, errors):
+    def __init__(self, spec, errors, offline=None):
         super().__init__(spec["name"])
-        self.spec, self.errors = spec, errors
+        self.spec, self.errors, self.offline = spec, errors, offline
 
 
 def _missing_error(entry, missing):
-    """One line naming every file of ``entry`` that could not be had, with URL and sha256."""
+    """One line naming every file of ``entry`` that could not be had, with URL and sha256,
+    why it was not downloaded (errors, offline mode) and what to do."""
     target_dir = home() / "weights" / entry["name"]
     files = "; ".join(f"{m.spec['urls'][0]} (sha256 {m.spec['sha256']})" for m in missing)
-    why = "; ".join(dict.fromkeys(e for m in missing for e in m.errors)) or "no URL"
+    why = "; ".join(dict.fromkeys(e for m in missing for e in m.errors))
+    offline = next((m.offline for m in missing if m.offline), None)
+    if offline:
+        others = [e for e in dict.fromkeys(e for m in missing for e in m.errors) if e != _network_failed]
+        tried = f" (other errors: {'; '.join(others)})" if others else ""
+        how = (f"{offline}{tried}. Download {files} into one folder and set PIRM_WEIGHTS_DIR to it, or "
+               + (f"unset {OFFLINE_VAR} when online." if _offline_env() else "run again when online."))
+    else:
+        how = f"downloading failed ({why or 'no URL'}). Download {files} into one folder and set " \
+              "PIRM_WEIGHTS_DIR to it, or go online."
     return WeightsUnavailable(
         f"pretrained {entry['name']} needs {len(entry['files'])} file(s) "
         f"({', '.join(s['name'] for s in entry['files'])}); not found in PIRM_WEIGHTS_DIR "
-        f"({os.environ.get('PIRM_WEIGHTS_DIR') or 'unset'}) nor in the cache ({target_dir}), and downloading "
-        f"failed ({why}). Download {files} into one folder and set PIRM_WEIGHTS_DIR to it, or go online.")
+        f"({os.environ.get('PIRM_WEIGHTS_DIR') or 'unset'}) nor in the cache ({target_dir}); {how}")
 
 
 def resolve_file(entry, spec):
@@ -139,19 +209,39 @@ def resolve_file(entry, spec):
         raise _missing_error(entry, [err]) from None
 
 
-def _resolve_file(entry, spec):
+def _local_file(entry, spec):
+    """The file in ``PIRM_WEIGHTS_DIR`` or the cache, sha256 checked, or ``None``; never downloads."""
     found = _find_local(spec)
     if found is not None:
         return found
-    target_dir = home() / "weights" / entry["name"]
-    cached = target_dir / spec["name"]
+    cached = home() / "weights" / entry["name"] / spec["name"]
     if cached.exists() and sha256(cached) == spec["sha256"]:
         return cached
-    return _download(entry, spec, target_dir)
+    return None
 
 
-def resolve(name):
-    """Checkpoint prefix (``.../stem``) of pretrained entry ``name``, fetching files if needed.
+def _resolve_file(entry, spec, download=True):
+    found = _local_file(entry, spec)
+    if found is not None:
+        return found
+    if not download:
+        raise _Missing(spec, [], "download=False: nothing downloaded")
+    return _download(entry, spec, home() / "weights" / entry["name"])
+
+
+def find_local(name):
+    """Checkpoint prefix of pretrained entry ``name`` when every one of its files is
+    already here (``PIRM_WEIGHTS_DIR`` or the cache, sha256 checked), else ``None``.
+    Never touches the network."""
+    try:
+        return resolve(name, download=False)
+    except WeightsUnavailable:
+        return None
+
+
+def resolve(name, download=True):
+    """Checkpoint prefix (``.../stem``) of pretrained entry ``name``, fetching files if needed
+    (``download=False``, or offline: :class:`WeightsUnavailable` instead of a download).
 
     When the index and data files were found under different folders or names,
     they are linked (or copied) side by side into the cache under their
@@ -161,7 +251,7 @@ def resolve(name):
     paths, missing = [], []
     for spec in entry["files"]:
         try:
-            paths.append(_resolve_file(entry, spec))
+            paths.append(_resolve_file(entry, spec, download))
         except _Missing as err:
             missing.append(err)
     if missing:
