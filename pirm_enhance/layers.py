@@ -143,6 +143,45 @@ class OutputHead(keras.layers.Layer):
         return {**super().get_config(), "offset": self.offset}
 
 
+class MirrorPad(keras.layers.Layer):
+    """Pads height and width by ``pad`` pixels with the image mirrored (edge pixel
+    repeated, numpy's ``"symmetric"``), so that the borders are not convolved with
+    zeros; images smaller than ``pad`` are padded by their own size."""
+
+    def __init__(self, pad=16, **kwargs):
+        super().__init__(**kwargs)
+        self.pad = pad
+
+    def call(self, x):
+        import tensorflow as tf
+
+        shape = tf.shape(x)
+        p = tf.minimum(self.pad, tf.minimum(shape[1], shape[2]))
+        return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="SYMMETRIC")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None, None, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "pad": self.pad}
+
+
+class CropLike(keras.layers.Layer):
+    """``x`` cropped to the height and width of ``reference``, centred (undoes :class:`MirrorPad`)."""
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        x, reference = inputs
+        sx, sr = tf.shape(x), tf.shape(reference)
+        top, left = (sx[1] - sr[1]) // 2, (sx[2] - sr[2]) // 2
+        return x[:, top:top + sr[1], left:left + sr[2], :]
+
+    def compute_output_shape(self, input_shapes):
+        x, reference = input_shapes
+        return (reference[0], reference[1], reference[2], x[3])
+
+
 class ResidualHead(keras.layers.Layer):
     """``clip(image + scale * tanh(x), 0, 1)``: an output that starts as the
     identity when ``x`` starts at zero (a zero-initialised last convolution)."""

@@ -2,7 +2,8 @@
 
 The photos come from the ai-benchmark package (Apache-2.0, Andrey Ignatov;
 ``ai_benchmark/data/enhancement/``); they are degraded with the project's
-phone model (pirm_enhance.data.degrade, default parameters, fixed seeds).
+phone model (pirm_enhance.data.degrade.PhoneDegradation, the first, hand-ranged
+model, default parameters, fixed seeds).
 They are held out of the default model's training set.
 """
 
@@ -18,7 +19,7 @@ def main():
     from PIL import Image
 
     from pirm_enhance.data import pairs
-    from pirm_enhance.data.degrade import degrade
+    from pirm_enhance.data.degrade import PhoneDegradation, degrade
     from pirm_enhance.data.io import read_float
     from pirm_enhance.data.photos import ai_benchmark_photos
 
@@ -26,7 +27,7 @@ def main():
     out = ROOT / "samples"
     out.mkdir(exist_ok=True)
     for i, path in enumerate(held[:3]):
-        phone = degrade(read_float(path), [2018, i]).numpy()
+        phone = degrade(read_float(path), [2018, i], PhoneDegradation()).numpy()
         name = f"phone_{pathlib.Path(path).stem}.jpg"
         Image.fromarray(np.uint8(np.round(phone * 255))).save(out / name, quality=90)
         print(out / name)

@@ -11,7 +11,9 @@ bias-free 2x2 transposed convolutions sized to each skip, range scaling
 
 ``residual=True`` is not in the paper: the last convolution starts at zero and
 its ``tanh`` is added to the input (clipped to [0, 1]), so the network starts
-as the identity and learns a correction. The project's default model
+as the identity and learns a correction; the input is mirror-padded by 16
+pixels inside the network (cropped back before the head), so the borders are
+not convolved with zeros (a dark frame otherwise). The project's default model
 (``models/default.keras``, issue 11) uses it; ``residual=False`` (the default)
 is the published network.
 """
@@ -44,7 +46,8 @@ class RSGUNet(ZooModel):
 
         w = width
         inputs = image_input()
-        s0 = conv(inputs, w, strides=2)
+        x0 = layers.MirrorPad(16, name="mirror_pad")(inputs) if residual else inputs
+        s0 = conv(x0, w, strides=2)
         e1 = conv(conv(s0, w), w)
         e2 = conv(conv(conv(e1, w, strides=2), 2 * w), 2 * w)
         e3 = conv(conv(conv(e2, 2 * w, strides=2), 4 * w), 4 * w)
@@ -64,9 +67,10 @@ class RSGUNet(ZooModel):
             x = conv(conv(x, channels), channels)
 
         x = keras.layers.Multiply(name="range_scaling")([x, s0])
-        x = layers.ConvTransposeLike(3, 2, use_bias=False, name="up4")([x, inputs])
+        x = layers.ConvTransposeLike(3, 2, use_bias=False, name="up4")([x, x0])
         if residual:
             x = conv(x, 3, activation=None, init="zeros")
+            x = layers.CropLike(name="crop")([x, inputs])
             outputs = layers.ResidualHead(name="head")([inputs, x])
         else:
             x = conv(x, 3, activation=None)

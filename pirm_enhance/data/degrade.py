@@ -13,8 +13,8 @@ shot/read noise with ``log shot ~ U(log 1e-4, log 1.2e-2)`` and ``log read =
 2.18 log shot + 1.20 + N(0, 0.26)``), then developed again by a cheap phone's
 forward pipeline: lens blur and vignetting, under-exposure, white balance with
 an auto-white-balance error, bilinear demosaicking, a weak colour matrix
-(lower saturation), plain gamma without the DSLR's S-shaped tone curve (or
-only part of it), over-sharpening and JPEG. The phone-side ranges are the
+(lower saturation), a flatter and darker tone curve applied to luminance only
+(hue-preserving), over-sharpening and JPEG. The phone-side ranges are the
 project's choices (written in :class:`CameraPipeline`); none was tuned on the
 PIRM validation data.
 
@@ -152,18 +152,21 @@ class CameraPipeline:
     shot/read noise pair (``noise_scale`` multiplies both variances; 1 = the
     paper's distribution). The phone side, each ``(low, high)`` uniform, chosen
     by the project to describe a 2010-era phone (iPhone 3GS class) against a
-    DSLR: ``exposure`` (linear gain, under-exposed), ``awb_error`` (relative
-    error of the red and blue white-balance gains), ``saturation`` (the weak
-    colour matrix, 1 = the DSLR's), ``tone`` (fraction of the DSLR's S-shaped
-    tone curve the phone applies after gamma; 0 = plain gamma, flatter),
+    DSLR: ``sensor_exposure`` (linear gain on the sensor: under-exposed, so
+    noisier), ``awb_error`` (relative error of the red and blue white-balance
+    gains), ``saturation`` (the weak colour matrix, 1 = the DSLR's), then the
+    phone's tone on luminance only, after the DSLR's gamma and S-curve:
+    ``tone`` (fraction of the S-curve undone, flatter) and ``exposure``
+    (darker); every channel is scaled by the same factor, so hues stay put;
     ``blur_sigma`` (lens, pixels), ``vignette``, ``sharpen`` (unsharp-mask
     amount, radius 1 px), ``jpeg_quality``.
     """
 
-    exposure: tuple = (0.55, 1.0)
+    sensor_exposure: tuple = (0.6, 1.0)
+    exposure: tuple = (0.75, 1.0)
     awb_error: tuple = (-0.06, 0.06)
     saturation: tuple = (0.65, 1.0)
-    tone: tuple = (0.0, 0.6)
+    tone: tuple = (0.2, 1.0)
     blur_sigma: tuple = (0.3, 1.0)
     vignette: tuple = (0.05, 0.3)
     sharpen: tuple = (0.2, 0.9)
@@ -220,7 +223,7 @@ def _camera_pipeline(image, seed, p, position):
     # phone optics and exposure
     x = _gaussian_blur(x, _uniform(seed, 24, p.blur_sigma))
     x = x * (1.0 - _uniform(seed, 25, p.vignette) * _radius2(h, w, position))[..., None]
-    x = x * _uniform(seed, 26, p.exposure)
+    x = x * _uniform(seed, 26, p.sensor_exposure)
     # sensor: Bayer mosaic, shot and read noise
     masks = _bayer_masks(h, w)
     mosaic = tf.reduce_sum(x * masks, axis=-1)
@@ -236,9 +239,13 @@ def _camera_pipeline(image, seed, p, position):
     x = tf.tensordot(x, tf.transpose(tf.linalg.inv(rgb2cam)), axes=1)
     luma = tf.reduce_sum(x * tf.constant([0.2126, 0.7152, 0.0722]), axis=-1, keepdims=True)
     x = luma + _uniform(seed, 32, p.saturation) * (x - luma)
-    x = tf.clip_by_value(x, 0.0, 1.0) ** (1.0 / 2.2)
+    # the DSLR's rendering (gamma and S-curve), then the phone's flatter, darker tone on
+    # luminance only (every channel scaled alike: hues stay put, as in colour-preserving ISPs)
+    x = _smoothstep(tf.clip_by_value(x, 0.0, 1.0) ** (1.0 / 2.2))
+    luma = tf.reduce_sum(x * tf.constant([0.2126, 0.7152, 0.0722]), axis=-1, keepdims=True)
     t = _uniform(seed, 33, p.tone)
-    x = (1.0 - t) * x + t * _smoothstep(x)
+    flat = _uniform(seed, 36, p.exposure) * ((1.0 - t) * luma + t * _inverse_smoothstep(luma))
+    x = x * flat / tf.maximum(luma, 1e-4)
     # over-sharpening, JPEG
     x = x + _uniform(seed, 34, p.sharpen) * (x - _gaussian_blur(x, tf.constant(1.0)))
     quality = tf.cast(_uniform(seed, 35, (float(p.jpeg_quality[0]), float(p.jpeg_quality[1]) + 1)), tf.int32)
