@@ -7,7 +7,8 @@ catch what an eye catches. All take ``[H, W, 3]`` arrays in [0, 1]:
   saturation-weighted mean absolute hue difference in degrees over the clean
   photo's coloured pixels (HSV saturation >= 0.15 and value >= 0.08; weight =
   clean saturation); ``hue_green``, the same over its green pixels (hue 70-170
-  degrees); ``psnr``; ``clip``, the fraction of pixels at 250/255 or more in
+  degrees), ``None`` when they are under 1% of the photo (no green region: a
+  few scattered greenish-grey pixels make a noisy figure); ``psnr``; ``clip``, the fraction of pixels at 250/255 or more in
   every channel; ``blotch``, the fraction of the clean photo's grey pixels
   (saturation < 0.1, value >= 0.15) that became clearly coloured (saturation
   >= 0.3); ``texture``, the mean absolute Laplacian over the clean photo's
@@ -27,6 +28,7 @@ import numpy as np
 
 SAT_MIN, VAL_MIN = 0.15, 0.08
 GREEN = (70.0, 170.0)
+GREEN_MIN_FRACTION = 0.01
 
 
 def rgb_to_hsv(img):
@@ -92,7 +94,7 @@ def measure(clean, image):
     u8_clean, u8 = np.round(clean * 255), np.round(image * 255)
     return {
         "hue": weighted(coloured),
-        "hue_green": weighted(green),
+        "hue_green": weighted(green) if green.mean() >= GREEN_MIN_FRACTION else None,
         "green_fraction": float(green.mean()),
         "psnr": float(10 * np.log10(1.0 / max(mse, 1e-12))),
         "clip": float((u8 >= 250).all(-1).mean()),
@@ -156,7 +158,9 @@ def fidelity_report(model, photos=None, seed=0):
                      "output": measure(clean, _run(model, phone))})
     worst = {
         "hue": max((r["output"]["hue"] for r in rows), default=0.0),
-        "hue_green": max((r["output"]["hue_green"] for r in rows), default=0.0),
+        "hue_green": max((r["output"]["hue_green"] for r in rows if r["output"]["hue_green"] is not None),
+                         default=None),
+        "photos_with_green": sum(r["output"]["hue_green"] is not None for r in rows),
         "psnr_gain_min": min((r["output"]["psnr"] - r["input"]["psnr"] for r in rows), default=0.0),
         "photos": len(rows),
     }

@@ -153,11 +153,12 @@ class MirrorPad(keras.layers.Layer):
         self.pad = pad
 
     def call(self, x):
-        import tensorflow as tf
-
-        shape = tf.shape(x)
-        p = tf.minimum(self.pad, tf.minimum(shape[1], shape[2]))
-        return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="SYMMETRIC")
+        # mirrored slices concatenated (StridedSlice, Reverse, Concat: ops every runtime,
+        # TFLite included, takes with a dynamic size); a slice past the end is shorter,
+        # so small images are padded by their own size
+        p = self.pad
+        x = ops.concatenate([ops.flip(x[:, :p], axis=1), x, ops.flip(x[:, -p:], axis=1)], axis=1)
+        return ops.concatenate([ops.flip(x[:, :, :p], axis=2), x, ops.flip(x[:, :, -p:], axis=2)], axis=2)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], None, None, input_shape[3])

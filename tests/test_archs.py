@@ -57,3 +57,19 @@ def test_residual_rsgunet_starts_as_the_identity_and_round_trips(tmp_path, rng):
     again = keras.models.load_model(path)
     assert again.get_config()["residual"] is True
     np.testing.assert_allclose(np.asarray(again(x)), x, atol=1e-6)
+
+
+def test_residual_rsgunet_exports_to_pb_and_tflite(tmp_path, rng):
+    """The mirror padding is made of ops every runtime takes (a tf.pad with a dynamic
+    amount lost the channel count and TFLite refused the next convolution)."""
+    from pirm_enhance import layers
+
+    x = rng.random((2, 20, 23, 3), dtype=np.float32)
+    np.testing.assert_array_equal(np.asarray(layers.MirrorPad(16)(x)),
+                                  np.pad(x, [(0, 0), (16, 16), (16, 16), (0, 0)], mode="symmetric"))
+    model = pe.build_model("rsgunet", width=4, residual=True)
+    last = [layer for layer in model.layers if layer.name.startswith("conv")][-1]
+    last.set_weights([0.05 * rng.standard_normal(w.shape).astype(np.float32) for w in last.get_weights()])
+    for fmt in ("pb", "tflite"):
+        report = pe.export(model, tmp_path / f"r.{fmt}", format=fmt)
+        assert report["max_abs_diff"] < 1e-4, (fmt, report)

@@ -38,6 +38,7 @@ def test_the_measures_see_what_an_eye_sees(rng):
     clean[:, : w // 2] = (0.25, 0.55, 0.2)  # foliage
     clean[:, w // 2:] = (0.6, 0.6, 0.62)  # grey wall / overcast sky
     same = colour.measure(clean, clean)
+    assert colour.measure(clean[:, w // 2:], clean[:, w // 2:])["hue_green"] is None  # no green region
     assert same["hue"] == same["hue_green"] == same["border"] == 0 and same["clip"] == same["blotch"] == 0
     orange = np.clip(clean * (1.5, 0.85, 0.6), 0, 1)
     assert colour.measure(clean, orange)["hue_green"] > 20
@@ -61,11 +62,11 @@ def test_castfree_held_out_photos_keep_their_hues(model):
     """Issue 11's bar, on every held-out photo made phone-like without a cast: mean hue
     error <= 8 degrees, green regions <= 20, output closer to the clean photo than the input."""
     report = colour.fidelity_report(model)
-    assert report["worst"]["photos"] == 10
+    assert report["worst"]["photos"] == 10 and report["worst"]["photos_with_green"] >= 2
     for row in report["photos"]:
         out, inp = row["output"], row["input"]
         assert out["hue"] <= 8.0, (row["name"], out)
-        assert out["hue_green"] <= 20.0, (row["name"], out)
+        assert out["hue_green"] is None or out["hue_green"] <= 20.0, (row["name"], out)
         assert out["psnr"] > inp["psnr"], (row["name"], out["psnr"], inp["psnr"])
 
 
@@ -79,7 +80,7 @@ def test_demo_pictures_have_no_faults(model, clean_photos, sample):
     out = Enhancer(model)(phone)
     m_clean, m_in, m_out = (colour.measure(clean, x) for x in (clean, phone, out))
     assert m_out["psnr"] > m_in["psnr"] + 1.0, (m_in["psnr"], m_out["psnr"])
-    assert m_out["hue_green"] <= 20.0, m_out  # greens green
+    assert m_out["hue_green"] is None or m_out["hue_green"] <= 20.0, m_out  # greens green
     assert m_out["hue"] <= max(m_in["hue"], 8.0), (m_in["hue"], m_out["hue"])
     assert m_out["blotch"] <= max(m_in["blotch"], 0.01), (m_in["blotch"], m_out["blotch"])  # no blotches
     assert m_out["clip"] <= max(m_in["clip"], m_clean["clip"]) + 0.005, m_out["clip"]  # no clipped skies

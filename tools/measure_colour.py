@@ -33,7 +33,8 @@ from pirm_enhance.colour import SAT_MIN, VAL_MIN, castfree_phone, measure, rgb_t
 
 
 def fmt(label, m):
-    return (f"{label:<34} hue {m['hue']:6.1f}  green {m['hue_green']:6.1f}  psnr {m['psnr']:6.2f}  "
+    green = "   -  " if m["hue_green"] is None else f"{m['hue_green']:6.1f}"
+    return (f"{label:<34} hue {m['hue']:6.1f}  green {green}  psnr {m['psnr']:6.2f}  "
             f"clip {100 * m['clip']:5.2f}%  blotch {100 * m['blotch']:5.2f}%  texture {m['texture']:.4f}  "
             f"border {m['border']:5.1f}  gain {[round(g, 3) for g in m['gain']]}")
 
