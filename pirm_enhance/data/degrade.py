@@ -158,6 +158,9 @@ class CameraPipeline:
     phone's tone on luminance only, after the DSLR's gamma and S-curve:
     ``tone`` (fraction of the S-curve undone, flatter) and ``exposure``
     (darker); every channel is scaled by the same factor, so hues stay put;
+    or, for a ``lut_share`` of the photos, a simpler ISP's global tone curve
+    applied alike to every channel, ``(0.5 + (exposure x - 0.5) lut_contrast)
+    ^ lut_gamma`` (no hue shift, lower saturation);
     ``blur_sigma`` (lens, pixels), ``vignette``, ``sharpen`` (unsharp-mask
     amount, radius 1 px), ``jpeg_quality``.
     """
@@ -167,6 +170,9 @@ class CameraPipeline:
     awb_error: tuple = (-0.06, 0.06)
     saturation: tuple = (0.65, 1.0)
     tone: tuple = (0.2, 1.0)
+    lut_share: float = 0.5
+    lut_contrast: tuple = (0.65, 1.0)
+    lut_gamma: tuple = (0.85, 1.2)
     blur_sigma: tuple = (0.3, 1.0)
     vignette: tuple = (0.05, 0.3)
     sharpen: tuple = (0.2, 0.9)
@@ -245,7 +251,13 @@ def _camera_pipeline(image, seed, p, position):
     luma = tf.reduce_sum(x * tf.constant([0.2126, 0.7152, 0.0722]), axis=-1, keepdims=True)
     t = _uniform(seed, 33, p.tone)
     flat = _uniform(seed, 36, p.exposure) * ((1.0 - t) * luma + t * _inverse_smoothstep(luma))
-    x = x * flat / tf.maximum(luma, 1e-4)
+    on_luma = x * flat / tf.maximum(luma, 1e-4)
+    # or a simpler ISP's global tone curve, the same on every channel (lower contrast about
+    # mid-grey, darker, a gamma): no hue shift either, but less saturation
+    c = _uniform(seed, 37, p.lut_contrast)
+    lut = tf.clip_by_value(0.5 + (x * _uniform(seed, 38, p.exposure) - 0.5) * c, 0.0, 1.0)
+    per_channel = lut ** _uniform(seed, 39, p.lut_gamma)
+    x = tf.where(_uniform(seed, 40, (0.0, 1.0)) < p.lut_share, per_channel, on_luma)
     # over-sharpening, JPEG
     x = x + _uniform(seed, 34, p.sharpen) * (x - _gaussian_blur(x, tf.constant(1.0)))
     quality = tf.cast(_uniform(seed, 35, (float(p.jpeg_quality[0]), float(p.jpeg_quality[1]) + 1)), tf.int32)
