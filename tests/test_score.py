@@ -226,7 +226,15 @@ def test_ctrl_c_while_scoring_is_one_line_and_stops_the_sandbox(tmp_path):
     import signal
     import time
 
-    pb = frozen_pb(tmp_path / "dim.pb", lambda x: x * 0.9)
+    def slow(x):
+        # seconds of work per image, so that the Ctrl-C lands while the sandbox is busy
+        # (with a plain x * 0.9 the 7 tiny images could be done before the signal arrived)
+        y = tf.image.resize(x, [1000, 1000])
+        for _ in range(10):
+            y = tf.nn.conv2d(y, tf.ones([9, 9, 3, 3]) / 243.0, 1, "SAME")
+        return x * 0.9 + 0.0 * tf.reduce_mean(y)
+
+    pb = frozen_pb(tmp_path / "dim.pb", slow)
     proc = subprocess.Popen([sys.executable, "-m", "pirm_enhance.cli.score", str(pb), "--data",
                              str(tiny_pirm_data(tmp_path / "data")), "--no-timing"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
