@@ -237,7 +237,10 @@ def test_ctrl_c_while_scoring_is_one_line_and_stops_the_sandbox(tmp_path):
     pb = frozen_pb(tmp_path / "dim.pb", slow)
     proc = subprocess.Popen([sys.executable, "-m", "pirm_enhance.cli.score", str(pb), "--data",
                              str(tiny_pirm_data(tmp_path / "data")), "--no-timing"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a job started in the background (`cmd &`) inherits SIGINT ignored, and
+                            # Python then installs no Ctrl-C handler: give the scorer a real terminal's
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     child, deadline = None, time.time() + 300
     while child is None and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
