@@ -24,6 +24,8 @@ catch what an eye catches. All take ``[H, W, 3]`` arrays in [0, 1]:
   worst case. ``models/default.json`` carries it.
 """
 
+import pathlib
+
 import numpy as np
 
 SAT_MIN, VAL_MIN = 0.15, 0.08
@@ -120,8 +122,6 @@ def held_out_photos():
     """The ai-benchmark photos the default model never trained on: the held-out
     tenth of :func:`pirm_enhance.data.pairs.split_holdout` (also the validation
     photos of its training run). ``[]`` without the ai-benchmark package."""
-    import pathlib
-
     from pirm_enhance.data.pairs import split_holdout, synthetic_sources
     from pirm_enhance.data.photos import ai_benchmark_photos
 

@@ -53,8 +53,6 @@ def run_training(args):
 
 
 def write_card(args, wall=None):
-    import numpy as np
-
     import pirm_enhance as pe
     from pirm_enhance import colour
     from pirm_enhance.training import recipe
@@ -98,7 +96,6 @@ def write_card(args, wall=None):
             "note": "reported only; never used for training or selection"}
     (out / "default.json").write_text(json.dumps(card, indent=1, default=float) + "\n")
     print(json.dumps(card["metrics"], indent=1, default=float))
-    del np
 
 
 def main(argv=None):
