@@ -84,7 +84,7 @@ def test_holdout_split_is_disjoint_and_deterministic():
 
 def test_camera_pipeline_degradation():
     """The default degradation (Brooks et al. unprocessing + a cheap phone): seeded, any
-    size (odd too), darker and flatter on average, neutral greys stay near neutral
+    size (odd too), flatter on average, exposure both ways, neutral greys stay near neutral
     without an AWB error, and the bilinear demosaic reproduces a flat colour exactly."""
     from pirm_enhance.data.degrade import CameraPipeline, _bayer_masks, _bilinear_demosaic
 
@@ -98,7 +98,12 @@ def test_camera_pipeline_degradation():
         d = degrade(img, [7, k]).numpy()
         means.append(d.mean())
         stds.append(d.std())
-    assert np.mean(means) < img.mean() and np.mean(stds) < img.std()
+    assert np.mean(stds) < img.std()
+    # the phone's exposure goes both ways (darker on average on real photos: 0.83 of the
+    # original's mean over 16 ai-benchmark photos, 12% of draws brighter)
+    dark = degrade(img, [7, 0], CameraPipeline(exposure=(0.75, 0.75))).numpy().mean()
+    bright = degrade(img, [7, 0], CameraPipeline(exposure=(1.15, 1.15))).numpy().mean()
+    assert dark < img.mean() < bright
     grey = np.full((48, 48, 3), 0.5, np.float32)
     neutral = CameraPipeline(awb_error=(0, 0), noise_scale=0.0, jpeg_quality=(100, 100))
     for k in range(4):
