@@ -167,16 +167,65 @@ class MirrorPad(keras.layers.Layer):
         return {**super().get_config(), "pad": self.pad}
 
 
+class PadToMultiple(keras.layers.Layer):
+    """Pads the bottom and right of an image to the next multiple of ``multiple``
+    (height and width) with the image mirrored (numpy's ``"symmetric"``), so that
+    networks that downscale by space-to-depth, strides or pooling take any size,
+    odd ones too. Undo it with ``CropLike(anchor="top_left")``. Built from a
+    dynamic slice, reverse and concat (every runtime, TFLite included, takes
+    them); an image smaller than the padding repeats its mirror image."""
+
+    def __init__(self, multiple=4, **kwargs):
+        super().__init__(**kwargs)
+        self.multiple = multiple
+
+    def _pad(self, x, axis):
+        import tensorflow as tf
+
+        m = self.multiple
+        size = tf.shape(x)[axis]
+        extra = (-size) % m
+        # the last m rows (all of them when the image is smaller) mirrored; mirrored again
+        # while shorter than the padding (a tiny image repeats as x, rev(x), x, ...)
+        mirror = tf.reverse(x[:, -m:] if axis == 1 else x[:, :, -m:], [axis])
+        for _ in range(max(m - 2, 0).bit_length()):
+            mirror = tf.concat([mirror, tf.reverse(mirror, [axis])], axis)
+        tail = mirror[:, :extra] if axis == 1 else mirror[:, :, :extra]
+        return tf.concat([x, tail], axis)
+
+    def call(self, x):
+        return self._pad(self._pad(x, 1), 2)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None, None, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "multiple": self.multiple}
+
+
 class CropLike(keras.layers.Layer):
-    """``x`` cropped to the height and width of ``reference``, centred (undoes :class:`MirrorPad`)."""
+    """``x`` cropped to the height and width of ``reference``: centred (undoes
+    :class:`MirrorPad`) or, with ``anchor="top_left"``, its top-left corner
+    (undoes :class:`PadToMultiple`)."""
+
+    def __init__(self, anchor="centre", **kwargs):
+        super().__init__(**kwargs)
+        if anchor not in ("centre", "top_left"):
+            raise ValueError(f"anchor must be 'centre' or 'top_left', not {anchor!r}")
+        self.anchor = anchor
 
     def call(self, inputs):
         import tensorflow as tf
 
         x, reference = inputs
         sx, sr = tf.shape(x), tf.shape(reference)
+        if self.anchor == "top_left":
+            return x[:, :sr[1], :sr[2], :]
         top, left = (sx[1] - sr[1]) // 2, (sx[2] - sr[2]) // 2
         return x[:, top:top + sr[1], left:left + sr[2], :]
+
+    def get_config(self):
+        return {**super().get_config(), "anchor": self.anchor}
 
     def compute_output_shape(self, input_shapes):
         x, reference = input_shapes

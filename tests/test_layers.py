@@ -47,3 +47,35 @@ def test_broadcast_to_spatial(rng):
     y = np.asarray(layers.BroadcastToSpatial()([v, ref]))
     assert y.shape == (2, 5, 7, 4)
     np.testing.assert_array_equal(y[:, 3, 6], v)
+
+
+@pytest.mark.parametrize("multiple", [2, 4, 8])
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (37, 91), (40, 40)])
+def test_pad_to_multiple_is_numpy_symmetric_and_crop_undoes_it(multiple, size, rng):
+    h, w = size
+    x = rng.random((1, h, w, 3), dtype=np.float32)
+    y = np.asarray(layers.PadToMultiple(multiple)(x))
+    hh, ww = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    np.testing.assert_array_equal(y, np.pad(x, ((0, 0), (0, hh - h), (0, ww - w), (0, 0)), mode="symmetric"))
+    np.testing.assert_array_equal(np.asarray(layers.CropLike(anchor="top_left")([y, x])), x)
+
+
+def test_pad_to_multiple_runs_in_tflite_with_a_resized_input(rng):
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from pirm_enhance.exporters.writers import tflite_bytes
+
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(layers.PadToMultiple(4)(inp))
+    x = keras.layers.Conv2D(3, 3, strides=4)(x)
+    model = keras.Model(inp, keras.layers.UpSampling2D(4)(x))
+    model = keras.Model(inp, layers.CropLike(anchor="top_left")([model.output, inp]))
+    image = rng.random((1, 37, 91, 3), dtype=np.float32)
+    interpreter = Interpreter(model_content=tflite_bytes(model))
+    interpreter.resize_tensor_input(0, image.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, np.asarray(model(image)), atol=1e-5)
