@@ -65,7 +65,7 @@ FORMATS = {f.name: f for f in (
     Format("tflite", "TFLite flat buffer, run by LiteRT", (".tflite",), f"{_R}:TFLiteRunner",
            f"{_W}:write_tflite",
            {"tflite": "float32", "tflite_fp16": "float16", "tflite_dynamic_int8": "dynamic_int8",
-            "tflite_int8": "int8"}),
+            "tflite_16x8": "int16x8", "tflite_int8": "int8"}),
     Format("onnx", "ONNX, run by onnxruntime (optional extra)", (".onnx",), f"{_R}:OnnxRunner",
            f"{_W}:write_onnx", {"onnx": "float32"}),
 )}

@@ -31,9 +31,12 @@ class InstanceNorm(keras.layers.Layer):
         self.scale = self.add_weight(name="scale", shape=(channels,), initializer="ones")
 
     def call(self, x):
+        # centred * centred, not square(x - mean): the converter fuses the latter into
+        # SQUARED_DIFFERENCE, which LiteRT's int16x8 kernels do not take
         mean = ops.mean(x, axis=(1, 2), keepdims=True)
-        var = ops.mean(ops.square(x - mean), axis=(1, 2), keepdims=True)
-        return (x - mean) / ops.sqrt(var + self.epsilon) * self.scale + self.shift
+        centred = x - mean
+        var = ops.mean(centred * centred, axis=(1, 2), keepdims=True)
+        return centred / ops.sqrt(var + self.epsilon) * self.scale + self.shift
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

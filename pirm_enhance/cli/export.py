@@ -49,8 +49,8 @@ def run(argv=None):
     if args.quantization not in fmt.quantizations:
         fail(f"--quantization {args.quantization} applies to TFLite only; {fmt.name} is written as "
              f"{'/'.join(fmt.quantizations)} (use --format tflite)")
-    if args.calibration is not None and args.quantization != "int8":
-        fail("--calibration is for --format tflite --quantization int8")
+    if args.calibration is not None and args.quantization not in ("int8", "int16x8"):
+        fail("--calibration is for --format tflite --quantization int8 or int16x8")
     from pirm_enhance.quiet import quiet_tensorflow
 
     quiet_tensorflow()

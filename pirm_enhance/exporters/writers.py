@@ -50,11 +50,15 @@ def tflite_bytes(model, quantization="float32", calibration=None, clip=False):
         converter.target_spec.supported_types = [tf.float16]
     elif quantization == "dynamic_int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quantization == "int8":
+    elif quantization in ("int8", "int16x8"):
         images = calibration or representative_images()
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([img[None].astype(np.float32)] for img in images)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        # int8: int8 activations and weights; int16x8 (LiteRT's "16x8" mode): int16
+        # activations with int8 weights, for layers whose activations need more than 8 bits
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantization == "int8"
+            else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         # float in, float out: the file runs wherever a float32 one does
         converter.inference_input_type = tf.float32
         converter.inference_output_type = tf.float32
@@ -169,7 +173,7 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     if format == "keras":
         check = False  # the file is the model itself
     calibration = (representative_images(calibration_images)
-                   if format == "tflite" and quantization == "int8" else None)
+                   if format == "tflite" and quantization in ("int8", "int16x8") else None)
     path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite)
     report = {"path": str(path), "format": format,
               "quantization": quantization if format == "tflite" else "float32"}
