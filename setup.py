@@ -64,12 +64,14 @@ setup(
     extras_require={
         "tflite": ["ai-edge-litert"],
         "onnx": ["tf2onnx", "onnxruntime"],
-        "test": ["pytest", "tf2onnx", "onnxruntime"],
+        "bench": ["matplotlib"],
+        "test": ["pytest", "tf2onnx", "onnxruntime", "matplotlib"],
     },
     entry_points={"console_scripts": [
         "pirm-export=pirm_enhance.cli.export:main",
         "pirm-score=pirm_enhance.cli.score:main",
         "pirm-train=pirm_enhance.cli.train:main",
         "pirm-enhance=pirm_enhance.cli.enhance:main",
+        "pirm-bench=pirm_enhance.cli.bench:main",
     ]},
 )

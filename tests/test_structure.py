@@ -10,7 +10,7 @@ import pytest
 
 import pirm_enhance as pe
 from pirm_enhance import errors, formats
-from pirm_enhance.cli import enhance, export, score, train
+from pirm_enhance.cli import bench, enhance, export, score, train
 
 ROOT = pathlib.Path(pe.__file__).resolve().parent
 
@@ -18,7 +18,7 @@ ROOT = pathlib.Path(pe.__file__).resolve().parent
 # __init__ (lazy public names) and the console tools sit on top.
 ORDER = ["errors", "quiet", "progress", "formats", "registry", "pretrained", "samples", "metrics", "data", "colour",
          "layers", "graphs", "graph_check", "archs", "checkpoints", "losses", "tiling", "zoo", "runners",
-         "memory", "exporters", "scoring", "enhancer", "training", "leaderboard", "cli", "__init__"]
+         "memory", "exporters", "scoring", "enhancer", "training", "leaderboard", "bench", "cli", "__init__"]
 # Neighbours in the order that must still not know each other: the scorer and the
 # exporters are independent (leaderboard combines them), the losses are not scoring.
 FORBIDDEN = {("scoring", "exporters"), ("exporters", "scoring"), ("losses", "scoring"),
@@ -83,14 +83,16 @@ def test_registry_is_populated_without_importing_archs_first():
     assert int(proc.stdout.split()[-1]) == len(pe.list_models()) >= 6
 
 
-@pytest.mark.parametrize("tool", ["pirm-enhance", "pirm-export", "pirm-score", "pirm-train"])
+@pytest.mark.parametrize("tool", ["pirm-enhance", "pirm-export", "pirm-score", "pirm-train", "pirm-bench"])
 def test_help_is_quiet_and_every_option_is_described(tool):
-    module = {"pirm-enhance": "enhance", "pirm-export": "export", "pirm-score": "score", "pirm-train": "train"}[tool]
+    module = {"pirm-enhance": "enhance", "pirm-export": "export", "pirm-score": "score", "pirm-train": "train",
+              "pirm-bench": "bench"}[tool]
     proc = subprocess.run([sys.executable, "-m", f"pirm_enhance.cli.{module}", "--help"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0
     assert proc.stderr == ""  # no TensorFlow start-up lines: --help does not import it
-    parser = {"pirm-enhance": enhance, "pirm-export": export, "pirm-score": score, "pirm-train": train}[tool].parser()
+    parser = {"pirm-enhance": enhance, "pirm-export": export, "pirm-score": score, "pirm-train": train,
+              "pirm-bench": bench}[tool].parser()
     for action in parser._actions:
         if action.option_strings and action.dest != "help":
             assert action.help, f"{tool} {action.option_strings} has no description"
@@ -99,8 +101,8 @@ def test_help_is_quiet_and_every_option_is_described(tool):
 
 
 def test_help_does_not_import_tensorflow():
-    code = ("import sys; from pirm_enhance.cli import export, score, train, enhance\n"
-            "for m in (export, score, train, enhance): m.parser().format_help()\n"
+    code = ("import sys; from pirm_enhance.cli import bench, export, score, train, enhance\n"
+            "for m in (bench, export, score, train, enhance): m.parser().format_help()\n"
             "print('tensorflow' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip() == "False", proc.stderr[-2000:]

@@ -1,0 +1,331 @@
+"""pirm-bench: every zoo model in every runtime, timed side by side with the organisers' SRCNN.
+
+For each model (a zoo architecture with random weights, a pretrained name, or
+a ``.keras`` file) and each runtime (:data:`RUNTIMES`: Keras ``tf.function``,
+frozen ``.pb``, SavedModel, TFLite fp32 / fp16 / 16x8 / int8, ONNX Runtime),
+the model is exported once into a work folder and then every file is timed at
+1280x720 in one process, interleaved with the SRCNN baseline graph (the
+organisers' weights when they can be found; timing does not depend on them):
+every runner once per round, the order rotated, the median of the rounds kept,
+so that machine noise hits all alike (the protocol of ``pirm-score``).
+
+Reported per row: median ms, ratio to SRCNN in the same run, the model's
+GFLOPs at that size (TensorFlow's profiler on the frozen graph: 2 x multiply-
+adds), achieved GFLOP/s, and the PSNR change of the variant against the Keras
+float model on the first ``pairs`` PIRM validation pairs (evaluation only; on
+synthetic photos against the float output when the data is not there).
+``rss=True`` adds the peak resident memory of one 1280x720 image in a fresh
+process (:func:`pirm_enhance.memory.in_subprocess`); ``photo_12mp=True`` adds
+``pe.enhance`` on a 4000x3000 photo (tiled) and its overhead over 13.0x the
+720p time of the same runtime.
+"""
+
+import math
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from pirm_enhance.errors import PirmError, UnknownName
+
+# runtime name -> (format, quantization); "keras" runs the model itself
+RUNTIMES = {
+    "keras": ("keras", "float32"),
+    "pb": ("pb", "float32"),
+    "saved_model": ("saved_model", "float32"),
+    "tflite": ("tflite", "float32"),
+    "tflite_fp16": ("tflite", "float16"),
+    "tflite_16x8": ("tflite", "int16x8"),
+    "tflite_int8": ("tflite", "int8"),
+    "onnx": ("onnx", "float32"),
+}
+DEFAULT_RUNTIMES = ("keras", "pb", "tflite")
+PIXELS_12MP = 4000 * 3000
+
+
+def gflops(model, height=720, width=1280):
+    """Floating-point operations (GFLOP, 2 per multiply-add) of one ``height x width``
+    forward pass, counted by TensorFlow's profiler on the frozen graph."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    spec = tf.TensorSpec([1, height, width, 3], tf.float32)
+    func = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    graph = convert_variables_to_constants_v2(func).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    profile = tf.compat.v1.profiler.profile(graph=graph, options=options)
+    return profile.total_float_ops / 1e9
+
+
+def _eval_images(pairs, data_dir, height=100, width=100):
+    """``([(phone, target or None)], kind)``: PIRM validation pairs when found, else
+    synthetic photos (the PSNR change is then measured against the float output)."""
+    from pirm_enhance.data.io import read_float
+    from pirm_enhance.data.synthetic import synthetic_photo
+    from pirm_enhance.errors import DataMissing
+    from pirm_enhance.scoring.score import track_items
+    from pirm_enhance.scoring.validation import data_root
+
+    if pairs <= 0:
+        return [], None
+    try:
+        items = track_items("B", data_root(data_dir))[:pairs]
+    except (DataMissing, OSError):
+        items = []
+    if items:
+        return [(read_float(a)[None], read_float(b)[None]) for a, b in items], "pirm_pairs"
+    return [(synthetic_photo(height, width, seed=i)[None], None) for i in range(pairs)], "synthetic"
+
+
+def _psnr(a, b):
+    mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def _mean_psnr(runner, images, reference_runner=None):
+    values = []
+    for phone, target in images:
+        out = np.asarray(runner(phone))
+        ref = target if target is not None else np.asarray(reference_runner(phone))
+        values.append(_psnr(out, ref))
+    finite = [v for v in values if math.isfinite(v)]
+    return statistics.mean(finite) if finite else float("inf")
+
+
+def _make_variant(model, name, runtime, workdir):
+    """A runner for ``runtime`` of ``model`` (exported into ``workdir``) and its path."""
+    from pirm_enhance.exporters import export
+    from pirm_enhance.formats import FORMATS
+    from pirm_enhance.runners import KerasRunner, make_runner
+
+    fmt, quant = RUNTIMES[runtime]
+    if fmt == "keras":
+        return KerasRunner(model, name=name), None
+    target = pathlib.Path(workdir) / f"{name.replace('.', '_').replace('/', '_')}_{runtime}{FORMATS[fmt].suffix}"
+    export(model, target, format=fmt, quantization=quant, allow_rule_violations=True, measure_ram=False,
+           check=False)
+    return make_runner(target, name=f"{name} [{runtime}]"), target
+
+
+def _base_runner(name):
+    """Keras runner of an architecture (random weights: time does not depend on them), a
+    pretrained name or a ``.keras`` file."""
+    from pirm_enhance.registry import list_models
+    from pirm_enhance.runners import KerasRunner, make_runner
+
+    if str(name) in list_models():
+        import keras
+
+        from pirm_enhance.registry import build_model
+
+        keras.utils.set_random_seed(0)
+        return KerasRunner(build_model(str(name)), name=f"{name} (random weights)")
+    return make_runner(name)
+
+
+def _say(progress, text):
+    if progress:
+        print(text, file=sys.stderr, flush=True)
+
+
+def bench(models, runtimes=DEFAULT_RUNTIMES, height=720, width=1280, rounds=5, pairs=20, data_dir=None,
+          rss=False, photo_12mp=False, workdir=None, progress=True):
+    """The benchmark as a dict: ``{"size", "rounds", "baseline", "rows": [...]}``.
+
+    ``models``: zoo architectures, pretrained names or ``.keras`` files. ``runtimes``:
+    names from :data:`RUNTIMES`. A variant that cannot be made or run (an op a
+    runtime lacks) becomes a row with ``error`` and the rest goes on.
+    """
+    from pirm_enhance.scoring.score import baseline_runner
+
+    bad = [r for r in runtimes if r not in RUNTIMES]
+    if bad:
+        raise UnknownName(f"unknown runtime(s) {bad}; choose from {', '.join(RUNTIMES)}")
+    own = workdir is None
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="pirm_bench_") if own else workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    x = np.random.default_rng(0).random((1, height, width, 3), dtype=np.float32)
+    images, quality_kind = _eval_images(pairs, data_dir)
+    baseline = baseline_runner("B")
+    rows, runners = [], {}
+    for name in models:
+        base = _base_runner(name)
+        model = base.model
+        try:
+            flops = gflops(model, height, width)
+        except Exception as err:  # the profiler is a convenience; the timing goes on without it
+            _say(progress, f"{name}: FLOPs not counted ({type(err).__name__})")
+            flops = None
+        float_psnr = _mean_psnr(base, images) if images else None
+        for runtime in runtimes:
+            row = {"model": str(name), "runtime": runtime, "params": int(model.count_params()),
+                   "gflops": flops, "path": None}
+            _say(progress, f"{name} [{runtime}]: exporting and checking")
+            try:
+                runner, path = _make_variant(model, str(name), runtime, workdir)
+                row["path"] = str(path) if path else None
+                runner(x)  # builds interpreters/sessions and traces at this size
+                if images:
+                    p = _mean_psnr(runner, images, reference_runner=base)
+                    row["psnr"] = p
+                    row["psnr_change"] = (p - float_psnr) if quality_kind == "pirm_pairs" else None
+                    row["psnr_vs_float"] = p if quality_kind == "synthetic" else _mean_psnr(
+                        runner, [(a, None) for a, _ in images], reference_runner=base)
+            except (PirmError, Exception) as err:  # one broken variant must not stop the table
+                row["error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+                rows.append(row)
+                continue
+            runners[(str(name), runtime)] = runner
+            rows.append(row)
+    baseline(x)
+    baseline(x)
+    keys = [None, *runners]
+    times = {k: [] for k in keys}
+    for r in range(rounds):
+        order = keys[r % len(keys):] + keys[:r % len(keys)]
+        for key in order:
+            run = baseline if key is None else runners[key]
+            start = time.perf_counter()
+            run(x)
+            times[key].append(time.perf_counter() - start)
+        _say(progress, f"round {r + 1}/{rounds}")
+    base_ms = 1000 * statistics.median(times[None])
+    for row in rows:
+        key = (row["model"], row["runtime"])
+        if key not in runners:
+            continue
+        ms = 1000 * statistics.median(times[key])
+        row["ms"] = ms
+        row["vs_srcnn"] = ms / base_ms
+        row["gflop_per_s"] = row["gflops"] / (ms / 1000) if row["gflops"] else None
+    if rss:
+        _rss(rows, runners, workdir, x, progress)
+    if photo_12mp:
+        _photo_12mp(rows, runners, progress)
+    return {"size": [height, width], "rounds": rounds, "quality": quality_kind, "pairs": len(images),
+            "baseline": {"name": "srcnn (organisers' graph)", "weights": getattr(baseline, "weights", None),
+                         "ms": base_ms},
+            "rows": rows}
+
+
+def _rss(rows, runners, workdir, x, progress):
+    from pirm_enhance.data.io import write_png
+    from pirm_enhance.memory import in_subprocess
+
+    image = pathlib.Path(workdir) / "rss_input.png"
+    write_png(image, x[0])
+    for row in rows:
+        runner = runners.get((row["model"], row["runtime"]))
+        if runner is None:
+            continue
+        path = row["path"]
+        if path is None:
+            path = pathlib.Path(workdir) / f"{row['model'].replace('.', '_').replace('/', '_')}_rss.keras"
+            runner.model.save(path)
+        _say(progress, f"{row['model']} [{row['runtime']}]: peak RSS in a fresh process")
+        value = in_subprocess(path, image)
+        row["peak_rss_mb"] = None if value is None or value < 0 else value / 2 ** 20
+
+
+def _photo_12mp(rows, runners, progress):
+    from pirm_enhance.data.synthetic import synthetic_photo
+    from pirm_enhance.enhancer import Enhancer
+
+    photo = synthetic_photo(3000, 4000, seed=5)
+    for row in rows:
+        runner = runners.get((row["model"], row["runtime"]))
+        if runner is None or "ms" not in row:
+            continue
+        _say(progress, f"{row['model']} [{row['runtime']}]: a 12 MP photo through pe.enhance")
+        enhancer = Enhancer(runner)
+        enhancer(photo[:512, :512])  # warm-up at the tile size
+        start = time.perf_counter()
+        enhancer(photo)
+        seconds = time.perf_counter() - start
+        row["ms_12mp"] = 1000 * seconds
+        row["tiling_overhead"] = row["ms_12mp"] / (row["ms"] * PIXELS_12MP / (1280 * 720))
+
+
+def _fmt(value, spec, width):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return f"{'-':>{width}s}"
+    return format(value, spec).rjust(width)
+
+
+def format_table(result):
+    """The result as a plain-text table."""
+    h, w = result["size"]
+    base = result["baseline"]
+    lines = [f"{w}x{h}, median of {result['rounds']} interleaved rounds; SRCNN baseline "
+             f"{base['ms']:.1f} ms ({base['weights']}); PSNR change: "
+             + ("against the Keras float model on the first "
+                f"{result['pairs']} PIRM validation pairs" if result["quality"] == "pirm_pairs"
+                else "PSNR of each variant against the float output on synthetic photos"),
+             f"{'model':24s} {'runtime':12s} {'ms':>8s} {'x srcnn':>8s} {'GFLOP':>7s} {'GFLOP/s':>8s} "
+             f"{'dPSNR':>7s} {'vs float':>8s} {'RSS MB':>7s} {'12MP s':>7s} {'tiling':>6s}"]
+    for r in result["rows"]:
+        if "error" in r:
+            lines.append(f"{r['model']:24s} {r['runtime']:12s} failed: {r['error']}")
+            continue
+        lines.append(f"{r['model']:24s} {r['runtime']:12s} {_fmt(r.get('ms'), '.1f', 8)} "
+                     f"{_fmt(r.get('vs_srcnn'), '.3f', 8)} {_fmt(r.get('gflops'), '.1f', 7)} "
+                     f"{_fmt(r.get('gflop_per_s'), '.1f', 8)} {_fmt(r.get('psnr_change'), '+.3f', 7)} "
+                     f"{_fmt(r.get('psnr_vs_float'), '.1f', 8)} {_fmt(r.get('peak_rss_mb'), '.0f', 7)} "
+                     f"{_fmt(r.get('ms_12mp') and r['ms_12mp'] / 1000, '.2f', 7)} "
+                     f"{_fmt(r.get('tiling_overhead'), '.2f', 6)}")
+    return "\n".join(lines)
+
+
+def plot(result, path):
+    """Speed versus quality, one point per model and runtime, as a PNG (matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from pirm_enhance.errors import UsageError
+
+        raise UsageError("the plot needs matplotlib: pip install 'pirm-enhance[bench]' "
+                         "(or pip install matplotlib)") from None
+    import io
+
+    from pirm_enhance.data.io import write_atomic
+
+    rows = [r for r in result["rows"] if "ms" in r]
+    quality = "psnr_change" if result["quality"] == "pirm_pairs" else "psnr_vs_float"
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
+    markers = dict(zip(RUNTIMES, "os^vDPX*"))
+    models = sorted({r["model"] for r in rows})
+    colours = {m: plt.cm.tab10(i % 10) for i, m in enumerate(models)}
+    for r in rows:
+        y = r.get(quality)
+        if y is None or not math.isfinite(y):
+            y = 0.0 if quality == "psnr_change" else 60.0
+        ax.scatter(r["vs_srcnn"], y, marker=markers.get(r["runtime"], "o"), color=colours[r["model"]], s=50)
+    for m in models:
+        ax.scatter([], [], color=colours[m], marker="o", label=m)
+    for runtime in dict.fromkeys(r["runtime"] for r in rows):
+        ax.scatter([], [], color="grey", marker=markers.get(runtime, "o"), label=runtime)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel(f"time relative to SRCNN at {result['size'][1]}x{result['size'][0]} (log; lower is faster)")
+    ax.set_ylabel("PSNR change against the float model (dB)" if quality == "psnr_change"
+                  else "PSNR against the float output (dB; inf drawn at 60)")
+    ax.set_title("pirm-bench: speed versus quality, one point per model and runtime")
+    ax.legend(fontsize=7, ncol=2, loc="best")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    path = pathlib.Path(path)
+    write_atomic(path, buffer.getvalue())
+    return path
+
+
+__all__ = ["DEFAULT_RUNTIMES", "RUNTIMES", "bench", "format_table", "gflops", "plot"]

@@ -1,0 +1,47 @@
+"""pirm-bench smoke test (the heavy benchmark runs are not part of the suite)."""
+
+import json
+
+import pytest
+
+from pirm_enhance import bench
+from pirm_enhance.cli import bench as cli
+
+
+def test_help_shows_an_example(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert "Examples:" in out and "pirm-bench rsgunet" in out
+
+
+def test_tiny_bench_table_json_and_png(tmp_path, capsys, monkeypatch):
+    real = bench._make_variant
+
+    def flaky(model, name, runtime, workdir):  # a runtime that cannot take the model
+        if runtime == "onnx":
+            raise RuntimeError("op not supported")
+        return real(model, name, runtime, workdir)
+
+    monkeypatch.setattr(bench, "_make_variant", flaky)
+    png = tmp_path / "bench.png"
+    code = cli.main(["srcnn", "--runtimes", "keras,tflite,onnx", "--size", "24x40", "--rounds", "2",
+                     "--pairs", "1", "--png", str(png), "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    rows = {r["runtime"]: r for r in result["rows"]}
+    assert set(rows) == {"keras", "tflite", "onnx"}
+    assert rows["onnx"]["error"].startswith("RuntimeError: op not supported")
+    for runtime in ("keras", "tflite"):
+        r = rows[runtime]
+        assert r["ms"] > 0 and r["vs_srcnn"] == pytest.approx(r["ms"] / result["baseline"]["ms"])
+        assert r["gflops"] == pytest.approx(2 * 24 * 40 * (9 * 9 * 3 * 64 + 5 * 5 * 64 * 32 + 5 * 5 * 32 * 3) / 1e9,
+                                            rel=0.02)
+    assert abs(rows["tflite"]["psnr_vs_float"]) > 60  # fp32 TFLite matches the float model
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "failed: RuntimeError" in bench.format_table(result)
+
+
+def test_unknown_runtime_is_one_line(capsys):
+    assert cli.main(["srcnn", "--runtimes", "keras,tpu"]) == 2
+    assert "unknown runtime(s) tpu" in capsys.readouterr().err
