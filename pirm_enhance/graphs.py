@@ -10,10 +10,19 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 INPUT_SPEC = tf.TensorSpec([1, None, None, 3], tf.float32, name="input")
 
 
-def frozen_function(model, clip=False):
+def input_spec(input_size=None):
+    """The graph input: any size (``None``, the challenge's ``[1, None, None, 3]``) or a
+    fixed ``(height, width)`` (what a phone app feeds; LiteRT plans such a graph once)."""
+    if input_size is None:
+        return INPUT_SPEC
+    height, width = (int(v) for v in input_size)
+    return tf.TensorSpec([1, height, width, 3], tf.float32, name="input")
+
+
+def frozen_function(model, clip=False, input_size=None):
     """The model as a constants-only concrete function ``input -> output``."""
 
-    @tf.function(input_signature=[INPUT_SPEC])
+    @tf.function(input_signature=[input_spec(input_size)])
     def serve(x):
         y = model(x, training=False)
         if clip:
@@ -23,10 +32,11 @@ def frozen_function(model, clip=False):
     return convert_variables_to_constants_v2(serve.get_concrete_function())
 
 
-def frozen_graph_def(model, clip=False):
-    """A TF1 GraphDef with placeholder ``input`` ([1, None, None, 3] float32) and
-    ``output``, constants only: what the organisers loaded with ``import_graph_def``."""
-    graph_def = frozen_function(model, clip).graph.as_graph_def()
+def frozen_graph_def(model, clip=False, input_size=None):
+    """A TF1 GraphDef with placeholder ``input`` ([1, None, None, 3] float32, or a fixed
+    ``input_size``) and ``output``, constants only: what the organisers loaded with
+    ``import_graph_def``."""
+    graph_def = frozen_function(model, clip, input_size).graph.as_graph_def()
     names = {node.name for node in graph_def.node}
     if "input" not in names or "output" not in names:
         raise RuntimeError(f"frozen graph lacks input/output nodes (has {sorted(names)[:10]} ...)")

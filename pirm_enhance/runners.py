@@ -215,6 +215,11 @@ class TFLiteRunner(Runner):
 
     def _run_one(self, image):
         if self._shape != image.shape:
+            signature = [int(v) for v in self.input_detail.get("shape_signature", self.input_detail["shape"])]
+            if -1 not in signature and list(image.shape) != signature:
+                raise SubmissionError(f"{self.source}: takes {signature[1]}x{signature[2]} images only (a fixed "
+                                      f"input size), not {image.shape[1]}x{image.shape[2]}; export it without "
+                                      "--input-size for any size")
             self.interpreter.resize_tensor_input(self.input_detail["index"], list(image.shape))
             try:
                 self.interpreter.allocate_tensors()

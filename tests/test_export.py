@@ -117,3 +117,22 @@ def test_a_conversion_that_loses_weights_is_caught(tmp_path, monkeypatch):
     with pytest.raises(ex.RuleViolation, match="differs from the Keras model"):
         ex.export(model, tmp_path / "lost.pb", format="pb")
     assert not (tmp_path / "lost.pb").exists()
+
+
+def test_fixed_input_size_tflite_runs_at_that_size_only(tmp_path):
+    from pirm_enhance.cli import export as cli
+    from pirm_enhance.errors import SubmissionError
+    from pirm_enhance.runners import TFLiteRunner
+
+    keras.utils.set_random_seed(3)
+    model = pe.build_model("rsgunet", width=4)
+    report = ex.export(model, tmp_path / "fixed.tflite", format="tflite", input_size=(40, 56),
+                       allow_rule_violations=True, measure_ram=False)
+    assert report["input_size"] == [40, 56] and report["max_abs_diff"] < 1e-4
+    runner = TFLiteRunner(tmp_path / "fixed.tflite")
+    assert list(runner.input_detail["shape_signature"]) == [1, 40, 56, 3]
+    x = synthetic_photo(40, 56, seed=4)[None]
+    np.testing.assert_allclose(runner(x), np.asarray(model(x)), atol=1e-4)
+    with pytest.raises(SubmissionError, match="takes 40x56 images only"):
+        runner(synthetic_photo(41, 56, seed=4)[None])
+    assert cli.main(["--model", "srcnn.pirm", "--input-size", "720by1280", "-o", str(tmp_path / "x.tflite")]) == 2

@@ -6,6 +6,7 @@ Examples:
       --calibration photos/*.jpg -o student_int8.tflite
   pirm-export --model my_model.keras --format saved_model -o exported/
   pirm-export --model dped_resnet_12_64 --checkpoint iphone_iteration_20000.ckpt -o dped.pb
+  pirm-export --model rsgunet --format tflite --input-size 720x1280 -o rsgunet_720p.tflite
 An existing output is replaced only with --overwrite. Exit 3: the file breaks a submission rule.
 """
 
@@ -28,6 +29,9 @@ def parser():
     p.add_argument("--calibration", nargs="*", default=None,
                    help="images for full-int8 calibration (default: synthetic photos)")
     p.add_argument("--clip", action="store_true", help="append clip(0, 1) to the graph")
+    p.add_argument("--input-size", metavar="HxW",
+                   help="fix the graph's input to this size, e.g. 720x1280, as a phone app would "
+                        "(default: any size, as the challenge required)")
     p.add_argument("--allow-rule-violations", action="store_true",
                    help="write and keep the file even if it breaks a submission rule")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -51,6 +55,16 @@ def run(argv=None):
              f"{'/'.join(fmt.quantizations)} (use --format tflite)")
     if args.calibration is not None and args.quantization not in ("int8", "int16x8"):
         fail("--calibration is for --format tflite --quantization int8 or int16x8")
+    input_size = None
+    if args.input_size is not None:
+        try:
+            input_size = tuple(int(v) for v in args.input_size.lower().split("x"))
+        except ValueError:
+            input_size = ()
+        if len(input_size) != 2 or min(input_size) < 1:
+            fail(f"--input-size must be HxW, e.g. 720x1280, not {args.input_size!r}")
+        if fmt.name == "keras":
+            fail("--input-size applies to pb, saved_model, tflite and onnx, not to .keras")
     from pirm_enhance.quiet import quiet_tensorflow
 
     quiet_tensorflow()
@@ -60,7 +74,8 @@ def run(argv=None):
     model = load_model(args.model, checkpoint=args.checkpoint)
     report = export(model, args.output, format=fmt.name, quantization=args.quantization,
                     calibration_images=args.calibration, clip=args.clip,
-                    allow_rule_violations=args.allow_rule_violations, overwrite=args.overwrite)
+                    allow_rule_violations=args.allow_rule_violations, overwrite=args.overwrite,
+                    input_size=input_size)
     print(json.dumps(report, indent=1))
     return 0
 

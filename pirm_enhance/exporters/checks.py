@@ -33,20 +33,23 @@ def _size_on_disk(path):
 
 
 def check_export(model, runner, path, quantization="float32", clip=False,
-                 allow_rule_violations=False, check_size=(67, 101), seed=0, measure_ram=True):
+                 allow_rule_violations=False, check_size=(67, 101), seed=0, measure_ram=True, input_size=None):
     """Compare ``runner`` with ``model`` and check the rules; returns a report dict.
 
     The comparison image has an odd size (default 67x101) so that resolution
-    handling is exercised; a second size checks that any resolution runs.
+    handling is exercised; a second size checks that any resolution runs. A file
+    with a fixed ``input_size`` is checked at that size (twice, two images), and its
+    RAM measured at that size.
     """
-    h, w = check_size
+    h, w = check_size if input_size is None else input_size
     image = synthetic_photo(h, w, seed=seed)[None]
     want = np.asarray(model(image, training=False))
     if clip:
         want = np.clip(want, 0, 1)
     got = runner(image)
     diff = float(np.max(np.abs(got - want)))
-    other = runner(synthetic_photo(48, 36, seed=seed + 1)[None])
+    oh, ow = (48, 36) if input_size is None else input_size
+    other = runner(synthetic_photo(oh, ow, seed=seed + 1)[None])
     report = {"max_abs_diff": diff, "check_size": [h, w], "bytes": _size_on_disk(path),
               "output_min": float(min(got.min(), other.min())),
               "output_max": float(max(got.max(), other.max()))}
@@ -68,7 +71,8 @@ def check_export(model, runner, path, quantization="float32", clip=False,
 
         with tempfile.TemporaryDirectory() as tmp:
             hd = pathlib.Path(tmp) / "hd.png"
-            write_png(hd, synthetic_photo(720, 1280, seed=seed + 2))
+            rh, rw = (720, 1280) if input_size is None else input_size
+            write_png(hd, synthetic_photo(rh, rw, seed=seed + 2))
             ram = in_subprocess(path, hd)  # a fresh process: nothing else in its heap
         report["ram_1280x720_bytes"] = ram
         if ram is not None and ram > MAX_RAM_BYTES:

@@ -16,7 +16,7 @@ import tensorflow as tf
 from pirm_enhance.data.io import read_float, write_atomic
 from pirm_enhance.data.synthetic import synthetic_photo
 from pirm_enhance.errors import ModelFileError, UsageError
-from pirm_enhance.graphs import INPUT_SPEC, frozen_function, frozen_graph_def  # noqa: F401
+from pirm_enhance.graphs import INPUT_SPEC, frozen_function, frozen_graph_def, input_spec  # noqa: F401
 from pirm_enhance.formats import EXPORT_FORMATS, FORMATS as FORMAT_TABLE, get_format
 
 FORMATS = EXPORT_FORMATS
@@ -38,11 +38,12 @@ def representative_images(paths=None, count=16, size=256, seed=0):
     return images
 
 
-def tflite_bytes(model, quantization="float32", calibration=None, clip=False):
-    """Convert through the frozen graph (the route that keeps Keras 3 weights) to builtin ops only."""
+def tflite_bytes(model, quantization="float32", calibration=None, clip=False, input_size=None):
+    """Convert through the frozen graph (the route that keeps Keras 3 weights) to builtin ops only;
+    ``input_size`` ``(height, width)`` fixes the input (default: any size)."""
     if quantization not in TFLITE_QUANTIZATIONS:
         raise UsageError(f"quantization must be one of {TFLITE_QUANTIZATIONS}, got {quantization!r}")
-    func = frozen_function(model, clip)
+    func = frozen_function(model, clip, input_size)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([func])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization == "float16":
@@ -52,6 +53,9 @@ def tflite_bytes(model, quantization="float32", calibration=None, clip=False):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif quantization in ("int8", "int16x8"):
         images = calibration or representative_images()
+        if input_size is not None:  # a fixed input takes calibration images of its own size only
+            images = [tf.image.resize(img, input_size).numpy() if img.shape[:2] != tuple(input_size) else img
+                      for img in images]
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([img[None].astype(np.float32)] for img in images)
         # int8: int8 activations and weights; int16x8 (LiteRT's "16x8" mode): int16
@@ -65,19 +69,19 @@ def tflite_bytes(model, quantization="float32", calibration=None, clip=False):
     return converter.convert()
 
 
-def onnx_bytes(model, clip=False, opset=13):
+def onnx_bytes(model, clip=False, opset=13, input_size=None):
     """ONNX through tf2onnx from the frozen graph (names ``input:0`` / ``output:0`` kept)."""
     try:
         import tf2onnx
     except ImportError:
         raise UsageError("ONNX export needs tf2onnx: pip install 'pirm-enhance[onnx]'") from None
-    graph_def = frozen_graph_def(model, clip)
+    graph_def = frozen_graph_def(model, clip, input_size)
     proto, _ = tf2onnx.convert.from_graph_def(
         graph_def, input_names=["input:0"], output_names=["output:0"], opset=opset)
     return proto.SerializeToString()
 
 
-def _write_saved_model(model, path, clip=False):
+def _write_saved_model(model, path, clip=False, input_size=None):
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part"))
@@ -85,7 +89,7 @@ def _write_saved_model(model, path, clip=False):
         module = tf.Module()
         module.model = model
 
-        @tf.function(input_signature=[INPUT_SPEC])
+        @tf.function(input_signature=[input_spec(input_size)])
         def serve(x):
             y = model(x, training=False)
             return {"output": tf.clip_by_value(y, 0.0, 1.0) if clip else y}
@@ -105,34 +109,43 @@ def _write_saved_model(model, path, clip=False):
         raise
 
 
-def write_pb(model, path, quantization="float32", calibration=None, clip=False):
-    write_atomic(path, frozen_graph_def(model, clip).SerializeToString())
+def write_pb(model, path, quantization="float32", calibration=None, clip=False, input_size=None):
+    write_atomic(path, frozen_graph_def(model, clip, input_size).SerializeToString())
 
 
-def write_saved_model(model, path, quantization="float32", calibration=None, clip=False):
-    _write_saved_model(model, path, clip)
+def write_saved_model(model, path, quantization="float32", calibration=None, clip=False, input_size=None):
+    _write_saved_model(model, path, clip, input_size)
 
 
-def write_tflite(model, path, quantization="float32", calibration=None, clip=False):
-    write_atomic(path, tflite_bytes(model, quantization, calibration, clip))
+def write_tflite(model, path, quantization="float32", calibration=None, clip=False, input_size=None):
+    write_atomic(path, tflite_bytes(model, quantization, calibration, clip, input_size))
 
 
-def write_onnx(model, path, quantization="float32", calibration=None, clip=False):
-    write_atomic(path, onnx_bytes(model, clip))
+def write_onnx(model, path, quantization="float32", calibration=None, clip=False, input_size=None):
+    write_atomic(path, onnx_bytes(model, clip, input_size=input_size))
 
 
-def write_keras(model, path, quantization="float32", calibration=None, clip=False):
-    """A ``.keras`` file (``clip`` is not applied: the model is saved as it is)."""
+def write_keras(model, path, quantization="float32", calibration=None, clip=False, input_size=None):
+    """A ``.keras`` file (``clip`` and ``input_size`` are not applied: the model is saved as it is)."""
     from pirm_enhance.zoo import save_keras_file
 
     save_keras_file(model, path)
 
 
-def write(model, path, format, quantization="float32", calibration=None, clip=False, overwrite=True):
+def write(model, path, format, quantization="float32", calibration=None, clip=False, overwrite=True,
+          input_size=None):
     """Write ``model`` to ``path`` in ``format`` (atomically); returns the path.
 
     ``overwrite=False`` refuses an existing ``path`` before anything is written.
+    ``input_size`` ``(height, width)``: a graph that takes that size only.
     """
+    if input_size is not None:
+        input_size = tuple(int(v) for v in input_size)
+        if len(input_size) != 2 or min(input_size) < 1:
+            raise UsageError(f"input_size must be (height, width) of positive integers, got {input_size}")
+        if format == "keras":
+            raise UsageError("a fixed input size applies to graph formats (pb, saved_model, tflite, onnx), "
+                             "not to .keras")
     fmt = get_format(format)
     if fmt.writer is None or format not in EXPORT_FORMATS:
         raise UsageError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
@@ -146,12 +159,13 @@ def write(model, path, format, quantization="float32", calibration=None, clip=Fa
     if path.exists() and fmt.folder != path.is_dir():
         raise ModelFileError(f"{path}: exists and is a {'file' if path.is_file() else 'folder'}; a {format} "
                              f"export is a {'folder' if fmt.folder else 'file'}")
-    fmt.write_function()(model, path, quantization, calibration, clip)
+    fmt.write_function()(model, path, quantization, calibration, clip, input_size=input_size)
     return path
 
 
 def export(model, path, format="pb", quantization="float32", calibration_images=None,
-           clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True):
+           clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True,
+           input_size=None):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -162,6 +176,9 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     raises :class:`RuleViolation` unless ``allow_rule_violations``. ``measure_ram``
     runs the file on a 1280x720 image in a fresh process (a few seconds).
     ``overwrite=False`` refuses an existing ``path`` (the CLI's default).
+    ``input_size`` ``(height, width)`` fixes the graph's input (what a phone app feeds
+    a camera frame through; LiteRT then plans the graph once, see BUILD_NOTES Export);
+    the default takes any size, as the challenge required of a submission.
     """
     from pirm_enhance.exporters.checks import check_export
     from pirm_enhance.runners import make_runner
@@ -174,14 +191,15 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         check = False  # the file is the model itself
     calibration = (representative_images(calibration_images)
                    if format == "tflite" and quantization in ("int8", "int16x8") else None)
-    path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite)
+    path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite, input_size=input_size)
     report = {"path": str(path), "format": format,
-              "quantization": quantization if format == "tflite" else "float32"}
+              "quantization": quantization if format == "tflite" else "float32",
+              "input_size": list(input_size) if input_size is not None else None}
     if check:
         try:
             report.update(check_export(model, make_runner(path), path, report["quantization"],
                                        clip=clip, allow_rule_violations=allow_rule_violations,
-                                       measure_ram=measure_ram))
+                                       measure_ram=measure_ram, input_size=input_size))
         except Exception:
             # a file that failed its checks is not left where a submission is expected
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
