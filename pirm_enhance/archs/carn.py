@@ -29,7 +29,7 @@ Layer list (any input size: mirror-padded to a multiple of 4, cropped back):
 * depth-to-space x4 (48 -> 3 channels), + input, clip to [0, 1].
 
 Cost: 17,720 multiply-adds per pixel at 1280x720 (convolutions at their
-resolutions; the anchor weighting adds ~90 multiplies per pixel, not counted), a
+resolutions; the anchor weighting adds 80 multiply-adds per pixel, not counted), a
 MAC ratio of 3.90 to SRCNN's 69,152 against the report's CPU-time ratio
 3239 / 773 = 4.19 (0.93x); 281,120 parameters.
 
