@@ -1,10 +1,18 @@
-"""Score zoo models in their export variants side by side with submission files.
+"""Score zoo models in their export variants side by side with submission files, and
+re-run the Track B leaderboard.
 
 This sits above both the exporters and the scorer: a pretrained name or a
 ``.keras`` file is exported once per requested variant (``pb``, ``tflite``,
 ``tflite_int8``, ... from :data:`pirm_enhance.formats.VARIANTS`) into a
 temporary folder, and every file is then scored in one run by
 :func:`pirm_enhance.scoring.score.score`.
+
+:func:`field` is the Track B leaderboard of the challenge report (Table 2,
+:func:`report_track_b`) re-run on this machine: every team's zoo architecture
+timed at 1280x720 with the scorer's runtime protocol, interleaved with the
+SRCNN baseline in one process, and scored for fidelity where official weights
+exist, next to the report's own numbers (:func:`format_field`,
+:func:`plot_field`).
 """
 
 import json
@@ -104,4 +112,321 @@ def to_json(result):
     return json.dumps(_strict(result), indent=1, allow_nan=False)
 
 
-__all__ = ["available_pretrained", "expand", "score", "to_json"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The Track B leaderboard re-run
+
+REPORT_TRACK_B = pathlib.Path(__file__).resolve().parent / "scoring" / "report_track_b.json"
+FIELD_RUNTIMES = ("pb", "keras")
+HD_SIZE = (720, 1280)
+
+
+def report_track_b():
+    """The challenge report's Table 2 (Track B final results) as a dict: ``rows`` in the
+    report's order (by MOS), each with ``team``, ``arch`` (the zoo architecture),
+    ``weights`` (pretrained entries in order of preference), ``psnr``, ``ms_ssim``, ``mos``,
+    ``cpu_ms``, ``gpu_ms``, phone times, ``ram_gb`` and the published ``scores``;
+    ``baseline_cpu_ms`` is SRCNN's 3274 ms."""
+    try:
+        return json.loads(REPORT_TRACK_B.read_text())
+    except FileNotFoundError:
+        from pirm_enhance.errors import ModelFileError
+
+        raise ModelFileError(f"{REPORT_TRACK_B}: missing from this installation (package data); "
+                             "reinstall pirm-enhance") from None
+
+
+def _select(report, models):
+    """Report rows (and bare rows for zoo architectures the report lacks) for ``models``:
+    architecture or team names, case-insensitive; None: every team of the report."""
+    from pirm_enhance.registry import list_models
+
+    rows = report["rows"]
+    if models is None:
+        return [dict(r) for r in rows]
+    if isinstance(models, str):
+        models = [m.strip() for m in models.split(",") if m.strip()]
+    if not models:
+        raise UsageError("name at least one model (a zoo architecture or a team of Table 2)")
+    by_name = {}
+    for r in rows:
+        by_name[r["arch"].lower()] = r
+        by_name[r["team"].lower()] = r
+    zoo = list_models()
+    out = []
+    for name in models:
+        row = by_name.get(str(name).lower())
+        if row is None and name in zoo:
+            row = {"team": None, "arch": name, "weights": []}
+        if row is None:
+            raise UnknownName(f"unknown model {name!r}: name a zoo architecture ({', '.join(zoo)}) "
+                              f"or a Table 2 team ({', '.join(r['team'] for r in rows)})")
+        if all(row["arch"] != o["arch"] for o in out):
+            out.append(dict(row))
+    return out
+
+
+def _weights_for(row, download=True):
+    """``(pretrained name or None, [(name, why) skipped])``: the first Track B pretrained entry
+    of the row's architecture that can be found, the report's preference first (the entries
+    it names), then any other Track B entry of that architecture (e.g. project-trained)."""
+    from pirm_enhance import pretrained
+
+    own = pretrained.list_pretrained(arch=row["arch"], track="B")
+    order = [w for w in row.get("weights", []) if w in own] + [w for w in own if w not in row.get("weights", [])]
+    skipped = []
+    for name in order:
+        try:
+            pretrained.resolve(name, download=download)
+        except WeightsUnavailable as err:
+            skipped.append((name, str(err).split(";")[0]))
+            continue
+        return name, skipped
+    return None, skipped
+
+
+def _hd_crops(data_dir, size):
+    """The scorer's four Track B runtime images (``dped/HD_res/0..3.png``), centre-cropped to
+    ``size`` when it is smaller than 1280x720 (a quick, non-protocol setting)."""
+    from pirm_enhance.scoring.score import hd_images
+
+    h, w = size
+    images = hd_images("B", data_dir)
+    H, W = images[0].shape[1:3]
+    if h > H or w > W:
+        raise UsageError(f"size {w}x{h} exceeds the runtime images' {W}x{H}")
+    top, left = (H - h) // 2, (W - w) // 2
+    return [im[:, top:top + h, left:left + w] for im in images]
+
+
+def _say(progress, text):
+    if progress:
+        import sys
+
+        print(text, file=sys.stderr, flush=True)
+
+
+def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtime="pb", infinite="exclude",
+          fidelity=True, download=True, progress=True):
+    """The Track B leaderboard of the challenge report (Table 2) re-run here, as a dict.
+
+    One row per team (``models``: architectures or team names; None: all of Table 2, the
+    baselines included): the team's zoo architecture is timed with the scorer's runtime
+    protocol (:func:`pirm_enhance.scoring.runtime.hd_runtime`: four ``dped/HD_res``
+    images one by one, the mean of images 3 and 4, median over ``rounds``), interleaved
+    in one process with the SRCNN baseline graph (:func:`pirm_enhance.scoring.score.baseline_runner`).
+    Timing does not depend on the weights, so architectures without official weights run
+    with random ones. ``runtime="pb"`` (default) times each model as a frozen graph in a
+    TF1 session, as the organisers ran submissions and as the baseline runs; ``"keras"``
+    times the Keras model's ``tf.function``.
+
+    Fidelity (PSNR / MS-SSIM with the organisers' protocol on the first ``pairs`` of the
+    400 validation pairs, all when None) is measured only where a Track B pretrained entry
+    of the architecture can be found (:func:`_weights_for`); other rows say
+    ``"random weights, not scored"``. ``size`` (height, width) other than 720x1280 crops
+    the runtime images (quick checks; not the protocol).
+
+    Each row carries the report's columns (``report``: PSNR, MS-SSIM, MOS, CPU ms,
+    ``speed_vs_srcnn`` = 3274 / CPU ms, published Score A/B/C) and
+    ``scores_our_time``: Score A/B/C from the report's PSNR and MOS with our time ratio
+    (what the table would read with today's CPU times). Note that the report's PSNR is
+    on the final test images, ours on the validation pairs.
+    """
+    import keras
+
+    from pirm_enhance.graphs import frozen_graph_def
+    from pirm_enhance.registry import build_model
+    from pirm_enhance.runners import FrozenGraphRunner, KerasRunner
+    from pirm_enhance.scoring.challenge import challenge_scores
+    from pirm_enhance.scoring.runtime import hd_runtime
+    from pirm_enhance.scoring.score import baseline_runner
+    from pirm_enhance.scoring.validation import data_root, fidelity as measure_fidelity, track_b_pairs
+    from pirm_enhance.zoo import load_model
+
+    if runtime not in FIELD_RUNTIMES:
+        raise UnknownName(f"unknown runtime {runtime!r}; choose from {', '.join(FIELD_RUNTIMES)}")
+    size = tuple(int(v) for v in size)
+    if len(size) != 2 or min(size) < 1:
+        raise UsageError(f"size must be (height, width) >= 1, got {size}")
+    report = report_track_b()
+    rows = _select(report, models)
+    root = data_root(data_dir)
+    images = _hd_crops(root, size)  # missing data: said before anything runs
+    pairs_all = track_b_pairs(root) if fidelity else []
+    items = pairs_all[:pairs] if pairs is not None else pairs_all
+    runners = {}
+    for row in rows:
+        arch = row["arch"]
+        weights, skipped = _weights_for(row, download) if fidelity else (None, [])
+        if weights is not None:
+            model = load_model(weights)
+        else:
+            keras.utils.set_random_seed(0)
+            model = build_model(arch)
+        runner = (FrozenGraphRunner(frozen_graph_def(model), name=arch) if runtime == "pb"
+                  else KerasRunner(model, name=arch))
+        runners[arch] = runner
+        out = {"team": row.get("team"), "arch": arch, "weights": weights,
+               "fidelity": "official weights" if weights else "random weights, not scored",
+               "params": int(model.count_params())}
+        if skipped:
+            out["weights_skipped"] = [f"{n}: {why}" for n, why in skipped]
+        if weights is not None:
+            _say(progress, f"{arch}: fidelity with {weights} on {len(items)} validation pairs")
+            fid = measure_fidelity(runner, items, infinite=infinite, progress=progress,
+                                   label=f"fidelity {arch}")
+            out.update(psnr=fid["psnr"], ms_ssim=fid["ms_ssim"], pairs=fid["count"],
+                       infinite_note=fid["infinite_note"])
+            if fid["nonfinite_images"]:
+                out["nonfinite_note"] = fid["nonfinite_note"]
+        else:
+            out.update(psnr=None, ms_ssim=None)
+        if row.get("team") is not None:
+            out["report"] = {k: row.get(k) for k in ("psnr", "ms_ssim", "mos", "cpu_ms", "gpu_ms",
+                                                     "razer_phone_ms", "huawei_p20_ms", "ram_gb", "scores")}
+            out["report"]["speed_vs_srcnn"] = report["baseline_cpu_ms"] / row["cpu_ms"]
+        else:
+            out["report"] = None
+        row.clear()
+        row.update(out)
+    baseline = baseline_runner("B")
+    for runner in [baseline, *runners.values()]:
+        runner(images[0])  # build sessions / trace at this size before the protocol's own warm-up
+    _say(progress, f"timing {len(runners)} model(s) and the SRCNN baseline at {size[1]}x{size[0]}, "
+                   f"{rounds} round(s)")
+    times = hd_runtime({"__baseline__": baseline, **runners}, images, rounds=rounds,
+                       progress=progress and size == HD_SIZE)  # its progress label names 1280x720
+    base = times.pop("__baseline__")
+    for row in rows:
+        t = times[row["arch"]]
+        row.update(time_ms=t["time_ms"], rounds_ms=t["rounds_ms"],
+                   speed_vs_srcnn=base["time_ms"] / t["time_ms"])
+        rep = row["report"]
+        if rep is not None:
+            row["scores_our_time"] = challenge_scores(rep["psnr"], rep["mos"], t["time_ms"], base["time_ms"],
+                                                      perceptual_kind="mos")
+            if row["psnr"] is not None:
+                row["scores_our_psnr_and_time"] = challenge_scores(row["psnr"], rep["mos"], t["time_ms"],
+                                                                   base["time_ms"], perceptual_kind="mos")
+    return {"track": "B", "size": list(size), "protocol": size == HD_SIZE, "rounds": rounds,
+            "runtime": runtime, "pairs": len(items) if fidelity else 0, "infinite": infinite,
+            "baseline": {"name": "srcnn", "weights": baseline.weights, "time_ms": base["time_ms"],
+                         "rounds_ms": base["rounds_ms"]},
+            "report": {"source": report["source"], "baseline_cpu_ms": report["baseline_cpu_ms"],
+                       "notes": report["notes"]},
+            "rows": rows}
+
+
+def _cell(value, spec, width):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return f"{'-':>{width}s}"
+    return format(value, spec).rjust(width)
+
+
+def format_field(result):
+    """:func:`field`'s result as a fixed-width table: the report's columns, then ours."""
+    h, w = result["size"]
+    base = result["baseline"]
+    lines = [
+        f"Track B leaderboard re-run: {w}x{h}{'' if result['protocol'] else ' (cropped; not the protocol)'}, "
+        f"{result['runtime']} runtime, median of {result['rounds']} round(s); SRCNN baseline "
+        f"{base['time_ms']:.0f} ms here ({base['weights']}), {result['report']['baseline_cpu_ms']} ms in the "
+        "report",
+        f"report: PSNR / MS-SSIM on the final test images, Score A/B/C as published; ours: PSNR / MS-SSIM "
+        f"on {result['pairs']} validation pairs (official weights only), A/B/C = the report's PSNR and MOS "
+        "with our time ratio",
+        f"{'team':17s} {'arch':18s} | {'PSNR':>6s} {'MS-SSIM':>7s} {'MOS':>6s} {'CPU ms':>6s} {'ratio':>5s} "
+        f"{'A':>6s} {'B':>6s} {'C':>6s} | {'ms':>8s} {'ratio':>6s} {'PSNR':>7s} {'MS-SSIM':>7s} "
+        f"{'A':>6s} {'B':>6s} {'C':>6s}  weights"]
+    for r in result["rows"]:
+        rep = r["report"] or {}
+        s = rep.get("scores") or {}
+        o = r.get("scores_our_time") or {}
+        lines.append(
+            f"{(r['team'] or '-')[:17]:17s} {r['arch'][:18]:18s} | {_cell(rep.get('psnr'), '.2f', 6)} "
+            f"{_cell(rep.get('ms_ssim'), '.4f', 7)} {_cell(rep.get('mos'), '.4f', 6)} "
+            f"{_cell(rep.get('cpu_ms'), 'd', 6)} {_cell(rep.get('speed_vs_srcnn'), '.2f', 5)} "
+            f"{_cell(s.get('A'), '.2f', 6)} {_cell(s.get('B'), '.2f', 6)} {_cell(s.get('C'), '.2f', 6)} | "
+            f"{_cell(r['time_ms'], '.1f', 8)} {_cell(r['speed_vs_srcnn'], '.2f', 6)} "
+            f"{_cell(r['psnr'], '.3f', 7)} {_cell(r['ms_ssim'], '.4f', 7)} "
+            f"{_cell(o.get('A'), '.2f', 6)} {_cell(o.get('B'), '.2f', 6)} {_cell(o.get('C'), '.2f', 6)}  "
+            f"{r['weights'] or r['fidelity']}")
+    notes = sorted({r.get("infinite_note") for r in result["rows"]} - {None, "none"})
+    if notes:
+        lines.append("PSNR: " + "; ".join(notes))
+    for r in result["rows"]:
+        if r.get("nonfinite_note"):
+            lines.append(f"non-finite output: {r['arch']}: {r['nonfinite_note']}")
+    return "\n".join(lines)
+
+
+def plot_field(result, path):
+    """Time ratio SRCNN / model (x, log) versus PSNR (y) as a PNG: the report's points (test
+    images, 3274 / CPU ms) and ours (validation pairs, our ratio; only rows with official
+    weights), each labelled with its team, a line from the report's point to ours."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("the plot needs matplotlib: pip install 'pirm-enhance[bench]' "
+                         "(or pip install matplotlib)") from None
+    import io
+
+    from pirm_enhance.data.io import write_atomic
+
+    fig, ax = plt.subplots(figsize=(8.5, 6), dpi=110)
+    rep_pts = [(r["report"]["speed_vs_srcnn"], r["report"]["psnr"], r) for r in result["rows"] if r["report"]]
+    our_pts = [(r["speed_vs_srcnn"], r["psnr"], r) for r in result["rows"]
+               if r["psnr"] is not None and math.isfinite(r["psnr"])]
+    if rep_pts:
+        ax.scatter([x for x, _, _ in rep_pts], [y for _, y, _ in rep_pts], marker="o", color="tab:blue",
+                   s=40, label="report (Table 2: test images, 3274 ms / CPU ms)")
+    if our_pts:
+        ax.scatter([x for x, _, _ in our_pts], [y for _, y, _ in our_pts], marker="s", color="tab:orange",
+                   s=40, label="ours (validation pairs, official weights; our time ratio)")
+    for x, y, r in rep_pts:
+        ax.annotate(r["team"], (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7, color="tab:blue")
+    for x, y, r in our_pts:
+        ax.annotate(r["team"] or r["arch"], (x, y), xytext=(4, -9), textcoords="offset points", fontsize=7,
+                    color="tab:orange")
+        if r["report"]:
+            ax.plot([r["report"]["speed_vs_srcnn"], x], [r["report"]["psnr"], y], color="grey", lw=0.6, ls=":")
+    ours_no_fidelity = [r for r in result["rows"] if r["psnr"] is None]
+    for r in ours_no_fidelity:  # our time ratio without a PSNR: a labelled vertical line
+        ax.axvline(r["speed_vs_srcnn"], color="tab:orange", lw=0.6, alpha=0.5)
+        ax.annotate(r["team"] or r["arch"], (r["speed_vs_srcnn"], 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(2, -4), textcoords="offset points", rotation=90, va="top", fontsize=6,
+                    color="tab:orange", alpha=0.8)
+    if ours_no_fidelity:
+        ax.plot([], [], color="tab:orange", lw=0.6, alpha=0.6, label="our time ratio, random weights (no PSNR)")
+    ax.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    xs = [x for x, _, _ in rep_pts] + [r["speed_vs_srcnn"] for r in result["rows"]] + [1.0, 4.0]
+    lo, hi = min(xs) / 1.25, max(xs) * 1.25
+    ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_locator(FixedLocator([2.0 ** k for k in range(-8, 9) if lo <= 2.0 ** k <= hi]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.axvline(1.0, color="grey", lw=0.8, ls="--")
+    ax.axvline(4.0, color="grey", lw=0.8, ls="-.", label="speed term cap (4x)")
+    h, w = result["size"]
+    ax.set_xlabel(f"time ratio SRCNN / model at {w}x{h} (log; right is faster)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title("PIRM 2018 Track B: the report's leaderboard and this re-run")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    path = pathlib.Path(path)
+    write_atomic(path, buffer.getvalue())
+    return path
+
+
+__all__ = ["available_pretrained", "expand", "field", "format_field", "plot_field", "report_track_b", "score",
+           "to_json"]

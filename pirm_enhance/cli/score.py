@@ -6,6 +6,8 @@ Examples:
   pirm-score ppcn_student.paper --as keras,pb,tflite,tflite_int8
   pirm-score --all-pretrained --as pb,tflite,tflite_int8
   pirm-score mt_phoenix.pb --mos 2.6804         # final Track B ranking form
+  pirm-score --all-models --rounds 3 --png field.png   # Table 2 of the report re-run here
+  pirm-score --all-models --models srcnn,geometry --size 96x64 --pairs 8
 Submission files are loaded and run only in a child process with a memory and a time
 limit; a file over either is refused with one line.
 Exit codes: 1 the model failed while running, 2 usage, 3 submission refused,
@@ -31,6 +33,24 @@ def parser():
                         f"{', '.join(VARIANTS)}")
     p.add_argument("--all-pretrained", action="store_true",
                    help="score every pretrained entry of the track whose weights can be found")
+    p.add_argument("--all-models", action="store_true",
+                   help="re-run the Track B leaderboard (the report's Table 2): every team's zoo architecture "
+                        "timed at 1280x720 interleaved with SRCNN in one run (random weights where no official "
+                        "ones exist), fidelity where official weights exist, beside the report's columns")
+    p.add_argument("--models", metavar="LIST",
+                   help="with --all-models: comma list of zoo architectures or Table 2 teams "
+                        "(default: every team of Table 2, baselines included)")
+    p.add_argument("--size", type=size_arg, metavar="WxH", default="1280x720",
+                   help="with --all-models: runtime image size; smaller sizes crop the HD images "
+                        "(a quick check, not the protocol)")
+    p.add_argument("--pairs", type=positive_int, metavar="N",
+                   help="with --all-models: validation pairs for fidelity (default: all 400)")
+    p.add_argument("--runtime", choices=("pb", "keras"), default="pb",
+                   help="with --all-models: time each model as a frozen graph in a TF1 session (as submissions "
+                        "and the SRCNN baseline run) or as the Keras model's tf.function")
+    p.add_argument("--png", metavar="PATH",
+                   help="with --all-models: write a PNG of time ratio SRCNN/model (x, log) versus PSNR, the "
+                        "report's points and ours (needs matplotlib: the [bench] extra)")
     p.add_argument("--rounds", type=positive_int, default=1, help="repeat the runtime protocol, report the median")
     p.add_argument("--no-timing", action="store_true", help="fidelity only (no runtime, no scores)")
     p.add_argument("--infinite", choices=("exclude", "cap"), default="exclude",
@@ -45,6 +65,44 @@ def parser():
     return p
 
 
+def size_arg(text):
+    """argparse type: ``WIDTHxHEIGHT`` -> ``(height, width)``."""
+    import argparse
+
+    w, sep, h = str(text).lower().partition("x")
+    try:
+        size = (int(h), int(w))
+    except ValueError:
+        size = None
+    if not sep or size is None or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (e.g. 1280x720)")
+    return size
+
+
+def run_field(args):
+    """--all-models: the Track B leaderboard re-run (:func:`pirm_enhance.leaderboard.field`)."""
+    if args.submissions or args.all_pretrained:
+        fail("--all-models scores the zoo's Track B entries; give no SUBMISSION and no --all-pretrained")
+    if args.track != "B" or args.mos is not None or args.no_timing or args.variants.strip() != "keras":
+        fail("--all-models is Track B with timing; --track A, --mos, --no-timing and --as do not apply")
+    if args.png:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            fail("--png needs matplotlib: pip install 'pirm-enhance[bench]' (or pip install matplotlib)")
+    from pirm_enhance.quiet import quiet_tensorflow
+
+    quiet_tensorflow()
+    from pirm_enhance.leaderboard import field, format_field, plot_field, to_json
+
+    result = field(models=args.models, data_dir=args.data, rounds=args.rounds, size=args.size, pairs=args.pairs,
+                   runtime=args.runtime, infinite=args.infinite)
+    if args.png:
+        result["png"] = str(plot_field(result, args.png))
+    print(to_json(result) if args.json else format_field(result))
+    return 0
+
+
 def run(argv=None):
     args = parser().parse_args(argv)
     if args.list:
@@ -52,6 +110,10 @@ def run(argv=None):
 
         print("\n".join(list_model_names()))
         return 0
+    if args.all_models:
+        return run_field(args)
+    if args.models or args.pairs or args.png or args.runtime != "pb" or args.size != (720, 1280):
+        fail("--models, --size, --pairs, --runtime and --png apply to --all-models")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     bad = [v for v in variants if v not in VARIANTS]
     if bad or not variants:
