@@ -182,19 +182,21 @@ def _changed(before, variables):
 
 def check_one_update(rec, size=32, batch=2, seed=0):
     """One ``EnhancerTrainer.update`` of recipe dict ``rec`` on its architecture at
-    ``tiny_config`` (random VGG, a tiny discriminator, a tiny random teacher of the
-    recipe's teacher architecture): finite terms, exactly the non-zero terms logged,
-    every generator weight moved, the discriminator moved iff there is a texture term,
-    the teacher and VGG untouched. Returns the logs."""
-    from pirm_enhance.losses import Discriminator
+    ``tiny_config`` (random VGG, the discriminator of the recipe's ``gan`` kind, a tiny
+    random teacher of the recipe's teacher architecture): finite terms, exactly the
+    non-zero terms logged, every generator weight moved, the discriminator moved iff
+    there is a texture (adversarial) term, the teacher and VGG untouched. Returns the logs."""
     from pirm_enhance.training import EnhancerTrainer
     from pirm_enhance.training.loop import make_optimizer
     from pirm_enhance.training.recipes import LOSS_KEYS
+    from pirm_enhance.training.trainer import build_discriminator
 
     keras.utils.set_random_seed(seed)
     gen = tiny_model(rec["arch"])
-    disc = Discriminator(size)
-    vgg = _random_vgg(vgg_layers(rec)) if rec.get("content") or rec.get("contextual") else None
+    # the recipe's own kind (DPED's when it has no adversarial term, to check that it stays)
+    disc = build_discriminator({**rec, "texture": 1.0}, size)
+    layers = vgg_layers(rec)
+    vgg = _random_vgg(layers) if layers else None
     teacher = tiny_model(teacher_arch(rec["teacher"])) if rec.get("kd") else None
     texture = bool(rec.get("texture"))
     trainer = EnhancerTrainer(gen, rec, discriminator=disc, teacher=teacher, vgg=vgg, seed=seed)
@@ -218,8 +220,9 @@ def check_one_update(rec, size=32, batch=2, seed=0):
              if not c]
     assert not still, f"generator weights not updated: {still}"
     moved = _changed(disc_before, disc.weights)
-    if texture:
-        still = [w.path for w, m in zip(disc.weights, moved) if not m]
+    if texture:  # every trainable weight (a frozen one, such as RaGAN's last bias, may not move)
+        trainable = {id(v) for v in disc.trainable_variables}
+        still = [w.path for w, m in zip(disc.weights, moved) if not m and id(w) in trainable]
         assert not still, f"discriminator weights not updated: {still}"
     else:
         assert not any(moved), "the discriminator moved without a texture term"

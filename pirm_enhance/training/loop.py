@@ -35,7 +35,7 @@ from pirm_enhance.data.io import write_atomic, write_png
 from pirm_enhance.errors import DataMissing, ModelFileError, UsageError, first_line
 from pirm_enhance.metrics import ms_ssim, psnr
 from pirm_enhance.training.recipes import recipe as get_recipe, vgg_layers
-from pirm_enhance.training.trainer import EnhancerTrainer
+from pirm_enhance.training.trainer import EnhancerTrainer, build_discriminator
 from pirm_enhance.zoo import save_keras_file
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,9 @@ def make_optimizer(rec):
     return keras.optimizers.Adam(lr)
 
 
-def _load_teacher(spec):
+def _load_model_spec(spec):
+    """A model from a pretrained name, a ``.keras`` file or ``arch:checkpoint_prefix`` (a
+    distillation teacher, a recipe's ``init``)."""
     from pirm_enhance.zoo import load_model
 
     if isinstance(spec, keras.Model):
@@ -130,19 +132,28 @@ def _load_teacher(spec):
 
 def build_trainer(rec, patch_size, strategy, vgg_weights="imagenet", teacher=None, precision="float32",
                   arch_kwargs=None, generator=None, seed=0):
-    """A compiled :class:`EnhancerTrainer` (optimizers built) under ``strategy``'s scope."""
-    from pirm_enhance.losses import Discriminator, VGG19Features
+    """A compiled :class:`EnhancerTrainer` (optimizers built) under ``strategy``'s scope.
+
+    The generator: ``generator``, else the recipe's ``init`` (a generator to start from:
+    pretrained name, ``.keras`` file or ``arch:checkpoint_prefix``; a second training
+    phase such as ``menet_finetune``), else a new ``rec["arch"]``. The discriminator:
+    the recipe's ``gan`` kind (:data:`pirm_enhance.training.trainer.GANS`)."""
+    from pirm_enhance.losses import VGG19Features
     from pirm_enhance.registry import build_model
 
     with strategy.scope():
-        gen = generator if generator is not None else build_model(rec["arch"], **{**rec.get("arch_config", {}),
-                                                                           **(arch_kwargs or {})})
-        disc = Discriminator(patch_size) if rec.get("texture") else None
+        if generator is not None:
+            gen = generator
+        elif rec.get("init"):
+            gen = _load_model_spec(rec["init"])
+        else:
+            gen = build_model(rec["arch"], **{**rec.get("arch_config", {}), **(arch_kwargs or {})})
+        disc = build_discriminator(rec, patch_size)
         layers = vgg_layers(rec)
         vgg = VGG19Features(layers, weights=vgg_weights) if layers else None
         if rec.get("kd") and not (teacher or rec.get("teacher")):
             raise UsageError("the recipe has a distillation (kd) term: name a teacher (--teacher)")
-        teacher_model = _load_teacher(teacher or rec["teacher"]) if rec.get("kd") else None
+        teacher_model = _load_model_spec(teacher or rec["teacher"]) if rec.get("kd") else None
         trainer = EnhancerTrainer(gen, rec, discriminator=disc, teacher=teacher_model, vgg=vgg, seed=seed)
         g_opt = make_optimizer(rec)
         d_opt = make_optimizer(rec) if disc is not None else None

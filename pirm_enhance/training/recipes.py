@@ -1,11 +1,19 @@
 """Training recipes: one flat dict each (PIRM2018.md section 6).
 
 Keys: ``arch`` (and ``arch_config``, constructor arguments); loss weights
-(``content``, ``texture``, ``color``, ``tv``, ``l1``, ``chroma``, ``ms_ssim``, ``ssim``, ``contextual``, ``kd``; absent = 0) and their
-options (``content_layers``, ``contextual_layer``, ``l1_normalisation``);
+(:data:`LOSS_KEYS`; absent = 0) and their options (:data:`OPTION_KEYS`);
 optimisation (``lr``, ``lr_decay``, ``lr_decay_every``, ``batch_size``,
-``patch_size``, ``steps``); ``teacher`` for distillation; ``source``.
+``patch_size``, ``steps``); ``teacher`` for distillation; ``init``, a generator
+to start from (a second training phase); ``source``.
 Override any key with ``recipe(name, key=value)``.
+
+Loss terms (the trainer's ``generator_terms``): ``content`` (VGG-19 feature MSE on
+``content_layers``), ``texture`` (the adversarial term, of kind ``gan``; the
+discriminator is trained iff it is non-zero), ``color``, ``tv``, ``l1`` (per RGB
+channel with ``l1_channel_weights``), ``mse``, ``chroma``, ``ms_ssim``, ``ssim``,
+``ssim_middle`` (1 - SSIM of the architecture's ``middle_output`` layer),
+``contextual``, ``style`` (Gram loss on ``style_layers``), ``lcn`` and
+``gradient`` (MENet's texture losses), ``kd``.
 """
 
 import copy
@@ -48,6 +56,61 @@ RECIPES = {
                      "patch_size": 100, "steps": 30000,
                      "source": "PPCN student: the teacher's losses + 75 x KD (normalised channel-mean "
                                "feature distance to the teacher)"},
+    # ---- Track B teams (PIRM 2018 challenge report, Ignatov et al., ECCVW 2018, section 5): the
+    # report's facts first in each "source", then what was chosen where it gives none
+    "boe_enh": {**_DPED_CODE, "arch": "boe_enh", "l1": 10.0, "l1_channel_weights": (1.0, 1.0, 1.0),
+                "contextual": 40.0, "contextual_layer": "conv4_2", "steps": 20000,
+                "source": "BOE-SBG (report 5.7): per-channel L1 + contextual + VGG + colour + TV + adversarial; "
+                          "no weights, optimiser, batch or iterations given. Chosen: DPED code defaults (VGG "
+                          "relu5_4 10, adversarial 1, colour 0.5, TV 2000, Adam 5e-4, batch 50, patch 100, "
+                          "20k steps), contextual 40 on conv4_2 (PPCN's), L1 10 (the default recipe's) with "
+                          "channel weights 1, 1, 1"},
+    "menet": {**_DPED_CODE, "arch": "menet", "lcn": 1.0, "gradient": 1.0, "steps": 20000,
+              "source": "MENet (report 5.9): DPED setup (VGG relu5_4 10, adversarial 1, colour 0.5, TV 2000, "
+                        "Adam 5e-4, batch 50, patch 100, 20k steps: DPED code defaults) + LCN and gradient "
+                        "texture losses; their weights are not given: 1 and 1 chosen (untuned). Phase 1 of 2; "
+                        "phase 2 is menet_finetune"},
+    "menet_finetune": {**_DPED_CODE, "arch": "menet", "lcn": 1.0, "gradient": 1.0, "lr": 1e-4, "steps": 10000,
+                       "init": "runs/menet/generator.keras",
+                       "source": "MENet phase 2 (report 5.9): fine-tuning of the pre-trained network on the same "
+                                 "data and losses with Adam, lr 1e-4. Starts from init (the generator.keras of "
+                                 "pirm-train --recipe menet --workdir runs/menet; --set init=PATH for another); "
+                                 "10k steps chosen (not given)"},
+    "kaist_enh": {"arch": "kaist_enh", "color": 0.5, "texture": 4.0, "gan": "ragan", "discriminator_width": 12,
+                  "lr": 1e-4, "batch_size": 4, "patch_size": 128, "steps": 20000,
+                  "source": "KAIST-VICLAB (report 5.2): colour + adversarial losses of DPED with a relativistic "
+                            "GAN (RaGAN here), discriminator of 2x the generator's parameters (width 12: 98,677 "
+                            "vs 48,003); trained as track A: lr 1e-4, batch 4, patch 128 (2000 epochs, no "
+                            "iteration count). Chosen: colour 0.5 (DPED code), adversarial 4 = DPED's 1 x batch 4 "
+                            "(DPED's texture loss sums over the batch, RaGAN's is a mean), 20k steps"},
+    "snpr": {**_DPED_CODE, "arch": "snpr_g1", "texture": 50.0, "gan": "snpr", "discriminator_width": 64,
+             "steps": 20000,
+             "source": "SNPR (report 5.11): generators G1-G3 (G1, the entry: snpr_g1) and one shared "
+                       "discriminator D (Conv/BN/ReLU, fig. 13); no losses, weights or optimiser given. Chosen: "
+                       "standard GAN with D (losses.snpr), adversarial 50 = DPED's 1 x batch 50 (DPED's texture "
+                       "loss sums over the batch, this one is a mean), the rest DPED code defaults (VGG relu5_4 "
+                       "10, colour 0.5, TV 2000, Adam 5e-4, batch 50, patch 100, 20k steps)"},
+    "geometry": {"arch": "geometry", "ssim_middle": 1.0, "texture": 1.0, "tv": 1.0, "style": 1.0,
+                 "style_layers": ("relu1_2", "relu2_2", "relu3_4", "relu4_4"),
+                 "lr": 5e-4, "lr_decay": 0.1, "lr_decay_every": 8000, "batch_size": 50, "patch_size": 100,
+                 "steps": 20000,
+                 "source": "Geometry (report 5.12): SSIM on the middle output OC; adversarial, smooth (TV here) "
+                           "and style on OE; all losses summed (weights 1); Adam 5e-4 / 10 every 8000 "
+                           "iterations. Chosen: DPED's texture discriminator, style on relu1_2, relu2_2, "
+                           "relu3_4, relu4_4 (losses.geometry.STYLE_LAYERS), batch 50, patch 100, 20k steps "
+                           "(DPED's)"},
+    "fccn_enh": {**_DPED_CODE, "arch": "fccn_enh", "lr": 1e-4, "lr_decay": 0.5, "lr_decay_every": 2000000,
+                 "batch_size": 16, "steps": 3000000,
+                 "source": "IV SR+ (report 5.6): Adam, batch 16, 3M iterations, lr 1e-4 halved after 2M; no "
+                           "losses given. Chosen: DPED code losses (VGG relu5_4 10, adversarial 1, colour 0.5, "
+                           "TV 2000), patch 100"},
+    "alex_enh": {"arch": "alex_enh", "mse": 1.0, "content": 1e-4, "content_layers": ("relu5_4",),
+                 "lr": 1e-4, "lr_decay": 0.5, "lr_decay_every": 1200000, "batch_size": 8, "patch_size": 100,
+                 "steps": 2000000,
+                 "source": "TEAM ALEX (report 5.1): MSE + VGG losses, patch 100, 2e6 iterations, Adam "
+                           "(beta1 0.9), batch 8, lr 1e-4 halved at 60% (1.2e6); weights MSE 1, VGG relu5_4 "
+                           "1e-4 from the FEQE code defaults (github.com/thangvubk/FEQE 8283bb2 train.py: "
+                           "alpha_mse 1, alpha_vgg 1e-4, CONTENT_LAYER relu5_4)"},
     "default": {"arch": "rsgunet", "arch_config": {"width": 12, "residual": True},
                 "l1": 10.0, "chroma": 20.0, "color": 0.002, "tv": 10.0,
                 "lr": 1e-3, "lr_decay": 0.5, "lr_decay_every": 2000, "batch_size": 12, "patch_size": 128,
@@ -57,9 +120,16 @@ RECIPES = {
                           "(data.degrade.CameraPipeline); no VGG or adversarial term (needs no download)"},
 }
 
-LOSS_KEYS = ("content", "texture", "color", "tv", "l1", "chroma", "ms_ssim", "ssim", "contextual", "kd")
+LOSS_KEYS = ("content", "texture", "color", "tv", "l1", "mse", "chroma", "ms_ssim", "ssim", "ssim_middle",
+             "contextual", "style", "lcn", "gradient", "kd")
+# options of the loss terms, accepted as overrides by every recipe
+OPTION_KEYS = ("content_layers", "contextual_layer", "style_layers", "l1_normalisation", "l1_channel_weights",
+               "gan", "discriminator_width", "init")
+VGG_TERMS = ("content", "contextual", "style")  # the terms that read VGG-19 features
 DEFAULT_CONTENT_LAYERS = ("relu5_4",)  # DPED's content layer
 DEFAULT_CONTEXTUAL_LAYER = "conv4_2"  # PPCN's contextual layer
+DEFAULT_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_4", "relu4_4")  # losses.geometry.STYLE_LAYERS
+GAN_KINDS = ("dped", "ragan", "snpr")  # the adversarial term's kinds (trainer.GANS); "dped" by default
 
 
 def content_layers(rec):
@@ -71,11 +141,27 @@ def contextual_layer(rec):
     return rec.get("contextual_layer") or DEFAULT_CONTEXTUAL_LAYER
 
 
+def style_layers(rec):
+    """The VGG-19 layers of a recipe's style term (``style_layers``, default Geometry's four)."""
+    return tuple(rec.get("style_layers") or DEFAULT_STYLE_LAYERS)
+
+
+def gan_kind(rec):
+    """The kind of the adversarial (``texture``) term: ``gan``, default ``"dped"``."""
+    kind = rec.get("gan") or "dped"
+    if kind not in GAN_KINDS:
+        raise unknown("GAN kind", kind, GAN_KINDS)
+    return kind
+
+
 def vgg_layers(rec):
-    """Sorted VGG-19 layers a recipe's loss terms read (empty: the recipe needs no VGG)."""
+    """Sorted VGG-19 layers a recipe's loss terms read (empty: the recipe needs no VGG).
+    The one rule for VGG layers: the loop builds VGG-19 with these, the trainer reads them."""
     layers = set(content_layers(rec)) if rec.get("content") else set()
     if rec.get("contextual"):
         layers.add(contextual_layer(rec))
+    if rec.get("style"):
+        layers.update(style_layers(rec))
     return sorted(layers)
 
 
@@ -87,11 +173,12 @@ def recipe(name, **overrides):
     """A copy of recipe ``name`` with ``overrides`` applied (unknown keys are refused)."""
     if name not in RECIPES:
         raise unknown("recipe", name, RECIPES)
-    known = set(LOSS_KEYS) | {k for r in RECIPES.values() for k in r}
+    known = set(LOSS_KEYS) | set(OPTION_KEYS) | {k for r in RECIPES.values() for k in r}
     bad = sorted(set(overrides) - known)
     if bad:
         raise UnknownName(f"unknown recipe key(s) {bad}; known: {sorted(known)}")
     out = copy.deepcopy(RECIPES[name])
     out.update(overrides)
+    gan_kind(out)  # an unknown GAN kind: refused here, before any model is built
     out["name"] = name
     return out

@@ -2,17 +2,68 @@
 
 ``EnhancerTrainer`` is a ``keras.Model`` whose ``train_step`` updates the
 generator on the recipe's weighted loss terms and, when the recipe has a
-texture term, the discriminator on the same batch (DPED alternated the two
-updates every iteration). Distillation is composition: a teacher is one more
-frozen model the step reads features from.
+texture (adversarial) term, the discriminator on the same batch (DPED
+alternated the two updates every iteration). The adversarial term's kind (the
+recipe's ``gan``) is one entry of :data:`GANS`: its discriminator and its two
+losses. Distillation is composition: a teacher is one more frozen model the
+step reads features from.
 """
+
+import dataclasses
+from typing import Callable
 
 import keras
 import tensorflow as tf
 
 from pirm_enhance import losses
-from pirm_enhance.training.recipes import content_layers, contextual_layer
+from pirm_enhance.training.recipes import (VGG_TERMS, content_layers, contextual_layer, gan_kind, style_layers,
+                                           vgg_layers)
 from pirm_enhance.errors import UsageError
+
+
+@dataclasses.dataclass(frozen=True)
+class GAN:
+    """One kind of adversarial term: ``build(recipe, patch_size)`` makes its discriminator
+    (an instance of ``cls``); ``generator_loss`` and ``discriminator_loss`` take
+    ``(discriminator, target, enhanced, swaps)`` (``swaps``: DPED's per-image draw, which
+    the other kinds ignore) and return a scalar."""
+
+    cls: type
+    build: Callable
+    generator_loss: Callable
+    discriminator_loss: Callable
+
+
+GANS = {
+    # DPED's texture loss: a grayscale patch discriminator with random target/enhanced swaps
+    "dped": GAN(losses.Discriminator, lambda rec, patch: losses.Discriminator(patch),
+                losses.texture_loss, losses.discriminator_loss),
+    # KAIST-VICLAB: relativistic average GAN on grayscale
+    "ragan": GAN(losses.RelativisticDiscriminator, lambda rec, patch: _ragan_critic(rec),
+                 lambda d, target, enhanced, swaps: losses.kaist_generator_losses(d, target, enhanced)["adversarial"],
+                 lambda d, target, enhanced, swaps: losses.kaist_discriminator_loss(d, target, enhanced)),
+    # SNPR: standard (non-saturating) GAN with SNPR's RGB discriminator D
+    "snpr": GAN(losses.SNPRDiscriminator,
+                lambda rec, patch: losses.SNPRDiscriminator(width=int(rec.get("discriminator_width", 64))),
+                lambda d, target, enhanced, swaps: losses.snpr_adversarial_loss(d, enhanced),
+                lambda d, target, enhanced, swaps: losses.snpr_discriminator_loss(d, target, enhanced)),
+}
+
+
+def _ragan_critic(rec):
+    """KAIST-VICLAB's critic, its last bias frozen: RaGAN's losses read only differences
+    ``C(x_r) - mean C(x_f)``, so a constant added to every logit (that bias) gets a zero
+    gradient and would never move; frozen, the optimizer keeps no slots for it."""
+    critic = losses.RelativisticDiscriminator(width=int(rec.get("discriminator_width", 12)))
+    critic.get_layer("logit_map").bias.trainable = False
+    return critic
+
+
+def build_discriminator(rec, patch_size):
+    """The discriminator of recipe ``rec``'s adversarial term (``None`` without one)."""
+    if not rec.get("texture"):
+        return None
+    return GANS[gan_kind(rec)].build(rec, patch_size)
 
 
 def _num_replicas():
@@ -28,6 +79,12 @@ class _Float32Outputs:
 
     def __call__(self, x, **kwargs):
         return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), self.model(x, **kwargs))
+
+    def __getattr__(self, name):
+        # the losses read attributes of the model (the RaGAN critic its ``channels``)
+        if name == "model":
+            raise AttributeError(name)
+        return getattr(self.model, name)
 
 
 class _KnownFeatures:
@@ -57,17 +114,42 @@ class EnhancerTrainer(keras.Model):
         self.seed = int(seed)
         self.step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="step",
                                         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        if self.weights_["texture"] and discriminator is None:
-            raise UsageError("the recipe has a texture term: pass a discriminator")
+        self.gan = None
+        if self.weights_["texture"]:
+            kind = gan_kind(self.recipe)
+            self.gan = GANS[kind]
+            if discriminator is None:
+                raise UsageError("the recipe has a texture (adversarial) term: pass a discriminator")
+            if not isinstance(discriminator, self.gan.cls):
+                raise UsageError(f"the recipe's adversarial term is of kind {kind!r}, which needs a "
+                                 f"{self.gan.cls.__name__}, not a {type(discriminator).__name__}")
+        # the generator's extra outputs some terms read: distillation features, the middle output
+        extra = {}
         if self.weights_["kd"]:
             if teacher is None:
                 raise UsageError("the recipe has a KD term: pass a teacher")
-            self._student = keras.Model(generator.input,
-                                        [generator.output, generator.get_layer(_kd_layer(generator)).output])
+            extra["kd"] = _kd_layer(generator)
             self._teacher = keras.Model(teacher.input, teacher.get_layer(_kd_layer(teacher)).output)
             self._teacher.trainable = False
-        if (self.weights_["content"] or self.weights_["contextual"]) and vgg is None:
-            raise UsageError("the recipe has a VGG term: pass vgg=VGG19Features(...)")
+        if self.weights_["ssim_middle"]:
+            extra["ssim_middle"] = _middle_layer(generator)
+        self._extra_names = tuple(extra)
+        self._outputs = keras.Model(generator.input, [generator.output, *[generator.get_layer(name).output
+                                                                          for name in extra.values()]]) \
+            if extra else None
+        if any(self.weights_[k] for k in VGG_TERMS):
+            if vgg is None:
+                raise UsageError("the recipe has a VGG term: pass vgg=VGG19Features(...)")
+            missing = sorted(set(vgg_layers(self.recipe)) - set(vgg.layers))
+            if missing:
+                raise UsageError(f"the VGG-19 passed lacks the recipe's layer(s) {missing}: build it with "
+                                 "recipes.vgg_layers(recipe)")
+        channel_weights = self.recipe.get("l1_channel_weights")
+        if channel_weights is not None:
+            if len(channel_weights) != 3:
+                raise UsageError(f"l1_channel_weights: one weight per RGB channel, got {channel_weights!r}")
+            if self.recipe.get("l1_normalisation", "mean") != "mean":
+                raise UsageError("l1_channel_weights and l1_normalisation exclude each other")
         self.content_layers = content_layers(self.recipe)
         self._disc32 = _Float32Outputs(discriminator) if discriminator is not None else None
         self.log_names = ["loss", *[k for k in losses_keys() if self.weights_[k]]]
@@ -95,10 +177,11 @@ class EnhancerTrainer(keras.Model):
     def generator_terms(self, phone, target, swaps):
         """``(enhanced, {term: unweighted value})`` for the recipe's non-zero terms."""
         w = self.weights_
-        if w["kd"]:
-            enhanced, features = self._student(phone, training=True)
+        if self._outputs is not None:
+            enhanced, *extra = self._outputs(phone, training=True)
+            extra = {k: tf.cast(v, tf.float32) for k, v in zip(self._extra_names, extra)}
         else:
-            enhanced = self.generator(phone, training=True)
+            enhanced, extra = self.generator(phone, training=True), {}
         enhanced = tf.cast(enhanced, tf.float32)
         terms = {}
         if w["color"]:
@@ -108,12 +191,22 @@ class EnhancerTrainer(keras.Model):
         if w["chroma"]:
             terms["chroma"] = losses.chroma_loss(target, enhanced)
         if w["l1"]:
-            terms["l1"] = losses.l1_loss(target, enhanced, self.recipe.get("l1_normalisation", "mean"))
+            channel_weights = self.recipe.get("l1_channel_weights")
+            terms["l1"] = losses.l1_loss(target, enhanced, self.recipe.get("l1_normalisation", "mean")) \
+                if channel_weights is None else losses.per_channel_l1(target, enhanced, tuple(channel_weights))
+        if w["mse"]:
+            terms["mse"] = tf.reduce_mean(keras.losses.mean_squared_error(target, enhanced))
         if w["ms_ssim"]:
             terms["ms_ssim"] = losses.ms_ssim_loss(target, enhanced)
         if w["ssim"]:
             terms["ssim"] = losses.ssim_loss(target, enhanced)
-        if w["content"] or w["contextual"]:
+        if w["ssim_middle"]:
+            terms["ssim_middle"] = losses.ssim_loss(target, extra["ssim_middle"])
+        if w["lcn"]:
+            terms["lcn"] = losses.lcn_loss(target, enhanced)
+        if w["gradient"]:
+            terms["gradient"] = losses.gradient_loss(target, enhanced)
+        if any(w[k] for k in VGG_TERMS):
             ft, fe = _Float32Outputs(self.vgg)(target), _Float32Outputs(self.vgg)(enhanced)
             if w["content"]:
                 vgg = _KnownFeatures(self.vgg, self.content_layers, [(target, ft), (enhanced, fe)])
@@ -122,11 +215,14 @@ class EnhancerTrainer(keras.Model):
                 name = contextual_layer(self.recipe)
                 seed = tf.stack([tf.cast(self.seed, tf.int64) + 17, self.step_counter])
                 terms["contextual"] = losses.contextual_loss(tf.stop_gradient(ft[name]), fe[name], seed=seed)
+            if w["style"]:
+                layers = style_layers(self.recipe)
+                terms["style"] = losses.style_loss({k: ft[k] for k in layers}, {k: fe[k] for k in layers})
         if w["texture"]:
-            terms["texture"] = losses.texture_loss(self._disc32, target, enhanced, swaps)
+            terms["texture"] = self.gan.generator_loss(self._disc32, target, enhanced, swaps)
         if w["kd"]:
             teacher = tf.cast(self._teacher(phone, training=False), tf.float32)
-            terms["kd"] = losses.kd_loss(tf.cast(features, tf.float32), teacher)
+            terms["kd"] = losses.kd_loss(extra["kd"], teacher)
         return enhanced, {k: tf.cast(v, tf.float32) for k, v in terms.items()}
 
     def train_step(self, data):
@@ -153,7 +249,7 @@ class EnhancerTrainer(keras.Model):
         logs = {"loss": total, **terms}
         if self.weights_["texture"]:
             with tf.GradientTape() as tape:
-                d_loss = losses.discriminator_loss(self._disc32, target, enhanced, swaps)
+                d_loss = self.gan.discriminator_loss(self._disc32, target, enhanced, swaps)
                 d_scaled = d_loss * scale
             d_grads = tape.gradient(d_scaled, self.discriminator.trainable_variables)
             self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
@@ -170,6 +266,15 @@ def losses_keys():
     from pirm_enhance.training.recipes import LOSS_KEYS
 
     return LOSS_KEYS
+
+
+def _middle_layer(model):
+    """The layer of the architecture's middle output (``middle_output``), for ``ssim_middle``."""
+    name = getattr(type(model), "middle_output", None) or getattr(model, "middle_output", None)
+    if not name:
+        raise UsageError(f"{model.name}: its architecture names no middle output (middle_output); "
+                         "the ssim_middle term needs one")
+    return name
 
 
 def _kd_layer(model):
