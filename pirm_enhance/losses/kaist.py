@@ -17,7 +17,7 @@ discriminator's layers nor the loss weights; the choices made here:
   spatial positions as the image's logit ``C(x)`` (so it takes any patch size).
   No batch normalisation (the relativistic average already couples the batch; a
   norm would make ``C(x)`` of one image depend on the others). At ``w = 12`` it
-  has 98,677 parameters, 2.06x the 48,003 of ``kaist_enh`` at its default width;
+  has 98,676 parameters, 2.06x the 48,003 of ``kaist_enh`` at its default width;
 * the loss weights are left to the training recipe (DPED's code defaults: colour
   0.5, adversarial 1; its paper: colour 0.1, adversarial 0.4).
 """
@@ -33,7 +33,7 @@ from pirm_enhance.losses.texture import to_gray
 class RelativisticDiscriminator(keras.Model):
     """The critic ``C(x)`` of a relativistic GAN: images ``[B, H, W, channels]`` -> raw
     logits ``[B]`` (no sigmoid). Conv 4x4/2 ``w``, ``2w``, ``4w``, ``8w`` (LeakyReLU 0.2),
-    conv 4x4 to 1, mean over height and width. ``width=12``: 98,677 parameters on
+    conv 4x4 to 1, mean over height and width. ``width=12``: 98,676 parameters on
     grayscale input, about twice ``kaist_enh`` (48,003)."""
 
     def __init__(self, width=12, channels=1, name="relativistic_discriminator", **kwargs):
@@ -42,7 +42,9 @@ class RelativisticDiscriminator(keras.Model):
         for i, mult in enumerate((1, 2, 4, 8)):
             x = keras.layers.Conv2D(width * mult, 4, 2, padding="same", name=f"conv{i + 1}")(x)
             x = keras.layers.LeakyReLU(negative_slope=0.2)(x)
-        x = keras.layers.Conv2D(1, 4, padding="same", name="logit_map")(x)
+        # no bias: RaGAN's losses read only differences C(x_r) - mean C(x_f), so a constant
+        # added to every logit would get a zero gradient and never move
+        x = keras.layers.Conv2D(1, 4, padding="same", use_bias=False, name="logit_map")(x)
         x = keras.layers.GlobalAveragePooling2D(name="mean")(x)
         outputs = keras.layers.Reshape((), name="logit")(x)
         super().__init__(inputs, outputs, name=name, **kwargs)

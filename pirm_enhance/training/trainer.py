@@ -51,12 +51,8 @@ GANS = {
 
 
 def _ragan_critic(rec):
-    """KAIST-VICLAB's critic, its last bias frozen: RaGAN's losses read only differences
-    ``C(x_r) - mean C(x_f)``, so a constant added to every logit (that bias) gets a zero
-    gradient and would never move; frozen, the optimizer keeps no slots for it."""
-    critic = losses.RelativisticDiscriminator(width=int(rec.get("discriminator_width", 12)))
-    critic.get_layer("logit_map").bias.trainable = False
-    return critic
+    """KAIST-VICLAB's critic (its logit layer has no bias: RaGAN reads only logit differences)."""
+    return losses.RelativisticDiscriminator(width=int(rec.get("discriminator_width", 12)))
 
 
 def build_discriminator(rec, patch_size):
