@@ -5,8 +5,17 @@ unnamed instance-norm variables ``<scope>/Variable_k`` map by construction
 order (norm K owns ``Variable_2K`` = shift and ``Variable_2K+1`` = scale). Any
 missing, extra or mis-shaped variable is an error: a partial import would give
 a model that runs and quietly produces wrong pictures.
+
+Code built with ``tf.layers`` named its variables by layer path
+(``generator/res1/0/conv1/kernel``), not by a layer number: such an
+architecture sets ``tf1_conv_names`` (a tuple; ``conv<N>`` is the TF1 layer
+``tf1_conv_names[N]``) and formats with ``%s`` (``tf1_kernel = "%s/kernel"``).
+
+A checkpoint in TF1's older V1 format is a single file ``<stem>.ckpt`` (no
+``.index``); it is read from that file's path or from ``<stem>``.
 """
 
+import os
 import re
 
 import numpy as np
@@ -22,6 +31,12 @@ def _unnamed(scope, index):
     return f"{scope}/Variable" if index == 0 else f"{scope}/Variable_{index}"
 
 
+def _conv_name(model, fmt, n):
+    """TF1 name of a variable of layer ``conv<n>`` (``fmt``: ``tf1_kernel`` or ``tf1_bias``)."""
+    names = getattr(model, "tf1_conv_names", None)
+    return f"{model.tf1_scope}/{fmt % (names[n] if names else n)}"
+
+
 def tf1_layout(model):
     """``{tf1 name: keras variable}`` expected for ``model`` (a ZooModel)."""
     scope = model.tf1_scope
@@ -31,9 +46,9 @@ def tf1_layout(model):
         norm = re.fullmatch(r"norm(\d+)", layer.name)
         if conv:
             n = int(conv.group(1))
-            layout[f"{scope}/{model.tf1_kernel % n}"] = layer.kernel
+            layout[_conv_name(model, model.tf1_kernel, n)] = layer.kernel
             if layer.bias is not None:
-                layout[f"{scope}/{model.tf1_bias % n}"] = layer.bias
+                layout[_conv_name(model, model.tf1_bias, n)] = layer.bias
         elif norm and isinstance(layer, zoo_layers.InstanceNorm):
             k = int(norm.group(1))
             layout[_unnamed(scope, 2 * k)] = layer.shift
@@ -47,7 +62,7 @@ def tf1_layout(model):
 
 def _bias_broadcast(model, name):
     for n, shape in getattr(model, "tf1_broadcast_bias", {}).items():
-        if name == f"{model.tf1_scope}/{model.tf1_bias % n}":
+        if name == _conv_name(model, model.tf1_bias, n):
             return tuple(shape)
     return None
 
@@ -60,6 +75,8 @@ def load_tf1_checkpoint(model, prefix):
     step are ignored; every other variable must match the architecture.
     """
     prefix = re.sub(r"\.(index|data-\d+-of-\d+)$", "", str(prefix))
+    if not os.path.exists(prefix + ".index") and os.path.isfile(prefix + ".ckpt"):
+        prefix += ".ckpt"  # V1 format: one file, which TF reads by its full name
     try:
         reader = tf.train.load_checkpoint(prefix)
     except Exception as err:  # tf raises several types for unreadable files
