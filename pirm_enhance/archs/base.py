@@ -25,6 +25,9 @@ class ZooModel(keras.Model):
       (``<scope>/<kernel % N>``) that :mod:`pirm_enhance.checkpoints` maps to layer
       ``conv<N>``; ``tf1_broadcast_bias``: ``{conv index: TF1 shape}`` of biases
       broadcast onto the Keras bias (SRCNN's one-value last bias).
+    * ``tf1_conv_names`` (absent): for checkpoints saved by ``tf.layers`` (variables
+      named by path, PPCN-SR), the list of names; layer ``conv<N>`` then maps to
+      ``<scope>/<tf1_kernel % tf1_conv_names[N]>``.
     * ``tf1_checkpoint`` (``True``): the architecture has a TF1 variable layout that
       :func:`pirm_enhance.checkpoints.load_tf1_checkpoint` maps (every weighted layer
       is a ``conv<N>`` or a ``norm<K>`` instance norm). ``False`` for ports without
