@@ -52,6 +52,10 @@ transposed convolution at its resolution): down1 216, down2 1,152, 3 blocks of
 4,716, up1 512, up2 512, last 432: 16,972 MAC/pixel. SRCNN 9-5-5 is 69,152, a
 ratio of 4.07; the report's Table 1 CPU ratio is 3239 / 793 = 4.08.
 256,819 parameters (w = 16, B = 3).
+
+Measured cost (pirm-bench, frozen .pb, 1280x720, median of 3 rounds interleaved with the
+organisers' SRCNN graph at 1269 ms; 2-core CPU, TF 2.21): 393 ms, SRCNN / mtphoenix_sr =
+3.23 against the report's 3239 / 794 = 4.08 (within a factor 1.26).
 """
 
 import keras
