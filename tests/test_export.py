@@ -113,7 +113,7 @@ def test_a_conversion_that_loses_weights_is_caught(tmp_path, monkeypatch):
     model = pe.build_model("srcnn")
     fresh = pe.build_model("srcnn")
     real_frozen = ex.writers.frozen_graph_def
-    monkeypatch.setattr(ex.writers, "frozen_graph_def", lambda m, clip=False: real_frozen(fresh, clip))
+    monkeypatch.setattr(ex.writers, "frozen_graph_def", lambda m, clip=False, input_size=None: real_frozen(fresh, clip, input_size))
     with pytest.raises(ex.RuleViolation, match="differs from the Keras model"):
         ex.export(model, tmp_path / "lost.pb", format="pb")
     assert not (tmp_path / "lost.pb").exists()
