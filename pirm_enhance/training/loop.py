@@ -77,10 +77,11 @@ def resolve_data(data, holdout=0.1):
     return train, val, False
 
 
-def validation_arrays(val_items, synthetic, patch_size, count=16, seed=1234):
+def validation_arrays(val_items, synthetic, patch_size, count=16, seed=1234, degradation=None):
     """A fixed set of held-out ``(phone, target)`` arrays (deterministic crops)."""
+    extra = {} if degradation is None else {"degradation": degradation}
     ds = pair_data.pair_dataset(val_items, batch_size=1, seed=seed, patch_size=patch_size,
-                                augment=False, synthetic=synthetic, repeat=synthetic)
+                                augment=False, synthetic=synthetic, repeat=synthetic, **extra)
     phones, targets = [], []
     for phone, target in ds.take(count):
         phones.append(phone.numpy()[0])
@@ -427,7 +428,7 @@ def _export_format(export_to):
 def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch_size=None, seed=0,
           strategy=None, checkpoint_every=500, validate_every=500, vgg_weights="imagenet",
           teacher=None, jit_compile=False, precision="float32", arch_kwargs=None, export_to=None,
-          progress=True, step_hook=None, generator=None, **overrides):
+          progress=True, step_hook=None, generator=None, degradation=None, **overrides):
     """Train a generator; returns ``{"generator", "generator_path", "history", "workdir", "step", "best",
     ...}`` and ``"export"`` with ``export_to``.
 
@@ -443,7 +444,8 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
     ``best_generator.keras`` (the generator at the validation with the highest
     held-out PSNR: adversarial recipes oscillate, so the last step is not
     always the best). ``export_to``: a model file or folder; its format
-    follows :func:`pirm_enhance.formats.format_of`.
+    follows :func:`pirm_enhance.formats.format_of`. ``degradation``: the
+    phone model of ``synthetic:`` pairs (default ``data.degrade.CameraPipeline()``).
     """
     rec, steps, batch_size, patch_size = _settings(recipe, overrides, steps, batch_size, patch_size,
                                                    checkpoint_every, validate_every, precision)
@@ -456,12 +458,13 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
     workdir.mkdir(parents=True, exist_ok=True)
     with _policy(precision):
         keras.utils.set_random_seed(seed)
-        val_phones, val_targets = validation_arrays(val_items, synthetic, patch_size)
+        val_phones, val_targets = validation_arrays(val_items, synthetic, patch_size, degradation=degradation)
         trainer = build_trainer(rec, patch_size, strategy, vgg_weights, teacher, precision, arch_kwargs,
                                 generator, seed)
         run = _resume(trainer, workdir, val_phones, val_targets)
         dataset = pair_data.pair_dataset(train_items, batch_size, seed=seed, start=run.start * batch_size,
-                                         patch_size=patch_size, synthetic=synthetic)
+                                         patch_size=patch_size, synthetic=synthetic,
+                                         **({} if degradation is None else {"degradation": degradation}))
         batches = iter(strategy.experimental_distribute_dataset(dataset))
         with _remapper_off(remapper_fails(trainer)):
             step = _loop(run, _step_function(trainer, strategy, jit_compile), batches, steps, checkpoint_every,
