@@ -17,7 +17,7 @@ install: $(VENV)/.installed
 test: install
 	PIRM_DATA_DIR=$${PIRM_DATA_DIR-$(SHARED)/data/pirm2018} \
 	PIRM_WEIGHTS_DIR=$${PIRM_WEIGHTS_DIR-$(SHARED)/pretrained} \
-	$(VENV)/bin/python -m pytest -ra tests
+	$(VENV)/bin/python -m pytest -ra --durations=25 tests
 
 .PHONY: install test
 
