@@ -250,14 +250,10 @@ def _photo_12mp(rows, runners, progress):
         row["tiling_overhead"] = row["ms_12mp"] / (row["ms"] * PIXELS_12MP / (1280 * 720))
 
 
-def _fmt(value, spec, width):
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return f"{'-':>{width}s}"
-    return format(value, spec).rjust(width)
-
-
 def format_table(result):
     """The result as a plain-text table."""
+    from pirm_enhance.leaderboard import format_cell as _fmt
+
     h, w = result["size"]
     base = result["baseline"]
     lines = [f"{w}x{h}, median of {result['rounds']} interleaved rounds; SRCNN baseline "
@@ -282,20 +278,9 @@ def format_table(result):
 
 def plot(result, path):
     """Speed versus quality, one point per model and runtime, as a PNG (matplotlib)."""
-    try:
-        import matplotlib
+    from pirm_enhance.leaderboard import pyplot, save_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from pirm_enhance.errors import UsageError
-
-        raise UsageError("the plot needs matplotlib: pip install 'pirm-enhance[bench]' "
-                         "(or pip install matplotlib)") from None
-    import io
-
-    from pirm_enhance.data.io import write_atomic
-
+    plt = pyplot()
     rows = [r for r in result["rows"] if "ms" in r]
     quality = "psnr_change" if result["quality"] == "pirm_pairs" else "psnr_vs_float"
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
@@ -319,13 +304,7 @@ def plot(result, path):
     ax.set_title("pirm-bench: speed versus quality, one point per model and runtime")
     ax.legend(fontsize=7, ncol=2, loc="best")
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    path = pathlib.Path(path)
-    write_atomic(path, buffer.getvalue())
-    return path
+    return save_figure(fig, path)
 
 
 __all__ = ["DEFAULT_RUNTIMES", "RUNTIMES", "bench", "format_table", "gflops", "plot"]

@@ -318,10 +318,39 @@ def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtim
             "rows": rows}
 
 
-def _cell(value, spec, width):
+def format_cell(value, spec, width):
+    """``value`` formatted with ``spec``, right-aligned in ``width``; ``-`` for none or non-finite."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return f"{'-':>{width}s}"
     return format(value, spec).rjust(width)
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend; one-line :class:`UsageError` without it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("the plot needs matplotlib: pip install 'pirm-enhance[bench]' "
+                         "(or pip install matplotlib)") from None
+    return plt
+
+
+def save_figure(fig, path):
+    """Write a matplotlib figure as a PNG at ``path`` atomically (tight layout), close it."""
+    import io
+
+    from pirm_enhance.data.io import write_atomic
+
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    pyplot().close(fig)
+    path = pathlib.Path(path)
+    write_atomic(path, buffer.getvalue())
+    return path
 
 
 def format_field(result):
@@ -343,14 +372,14 @@ def format_field(result):
         rep = r["report"] or {}
         s = rep.get("scores") or {}
         o = r.get("scores_our_time") or {}
+        c = format_cell
+        abc = (lambda d: " ".join(c(d.get(k), ".2f", 6) for k in "ABC"))
         lines.append(
-            f"{(r['team'] or '-')[:17]:17s} {r['arch'][:18]:18s} | {_cell(rep.get('psnr'), '.2f', 6)} "
-            f"{_cell(rep.get('ms_ssim'), '.4f', 7)} {_cell(rep.get('mos'), '.4f', 6)} "
-            f"{_cell(rep.get('cpu_ms'), 'd', 6)} {_cell(rep.get('speed_vs_srcnn'), '.2f', 5)} "
-            f"{_cell(s.get('A'), '.2f', 6)} {_cell(s.get('B'), '.2f', 6)} {_cell(s.get('C'), '.2f', 6)} | "
-            f"{_cell(r['time_ms'], '.1f', 8)} {_cell(r['speed_vs_srcnn'], '.2f', 6)} "
-            f"{_cell(r['psnr'], '.3f', 7)} {_cell(r['ms_ssim'], '.4f', 7)} "
-            f"{_cell(o.get('A'), '.2f', 6)} {_cell(o.get('B'), '.2f', 6)} {_cell(o.get('C'), '.2f', 6)}  "
+            f"{(r['team'] or '-')[:17]:17s} {r['arch'][:18]:18s} | {c(rep.get('psnr'), '.2f', 6)} "
+            f"{c(rep.get('ms_ssim'), '.4f', 7)} {c(rep.get('mos'), '.4f', 6)} "
+            f"{c(rep.get('cpu_ms'), 'd', 6)} {c(rep.get('speed_vs_srcnn'), '.2f', 5)} {abc(s)} | "
+            f"{c(r['time_ms'], '.1f', 8)} {c(r['speed_vs_srcnn'], '.2f', 6)} "
+            f"{c(r['psnr'], '.3f', 7)} {c(r['ms_ssim'], '.4f', 7)} {abc(o)}  "
             f"{r['weights'] or r['fidelity']}")
     notes = sorted({r.get("infinite_note") for r in result["rows"]} - {None, "none"})
     if notes:
@@ -365,18 +394,7 @@ def plot_field(result, path):
     """Time ratio SRCNN / model (x, log) versus PSNR (y) as a PNG: the report's points (test
     images, 3274 / CPU ms) and ours (validation pairs, our ratio; only rows with official
     weights), each labelled with its team, a line from the report's point to ours."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UsageError("the plot needs matplotlib: pip install 'pirm-enhance[bench]' "
-                         "(or pip install matplotlib)") from None
-    import io
-
-    from pirm_enhance.data.io import write_atomic
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 6), dpi=110)
     rep_pts = [(r["report"]["speed_vs_srcnn"], r["report"]["psnr"], r) for r in result["rows"] if r["report"]]
     our_pts = [(r["speed_vs_srcnn"], r["psnr"], r) for r in result["rows"]
@@ -419,13 +437,7 @@ def plot_field(result, path):
     ax.set_title("PIRM 2018 Track B: the report's leaderboard and this re-run")
     ax.legend(fontsize=7, loc="best")
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    path = pathlib.Path(path)
-    write_atomic(path, buffer.getvalue())
-    return path
+    return save_figure(fig, path)
 
 
 __all__ = ["available_pretrained", "expand", "field", "format_field", "plot_field", "report_track_b", "score",
