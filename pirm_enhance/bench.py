@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from pirm_enhance.errors import PirmError, UnknownName
+from pirm_enhance.errors import UnknownName
 
 # runtime name -> (format, quantization); "keras" runs the model itself
 RUNTIMES = {
@@ -86,13 +86,9 @@ def _psnr(a, b):
     return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
-def _mean_psnr(runner, images, reference_runner=None):
-    values = []
-    for phone, target in images:
-        out = np.asarray(runner(phone))
-        ref = target if target is not None else np.asarray(reference_runner(phone))
-        values.append(_psnr(out, ref))
-    finite = [v for v in values if math.isfinite(v)]
+def _mean_psnr(outputs, references):
+    """Mean PSNR of ``outputs`` against ``references`` (infinite values left out)."""
+    finite = [v for v in (_psnr(o, r) for o, r in zip(outputs, references)) if math.isfinite(v)]
     return statistics.mean(finite) if finite else float("inf")
 
 
@@ -160,7 +156,10 @@ def bench(models, runtimes=DEFAULT_RUNTIMES, height=720, width=1280, rounds=5, p
         except Exception as err:  # the profiler is a convenience; the timing goes on without it
             _say(progress, f"{name}: FLOPs not counted ({type(err).__name__})")
             flops = None
-        float_psnr = _mean_psnr(base, images) if images else None
+        # the float model's outputs, once per model: every variant is compared with them
+        float_outputs = [np.asarray(base(phone)) for phone, _ in images]
+        targets = [t for _, t in images]
+        float_psnr = _mean_psnr(float_outputs, targets) if quality_kind == "pirm_pairs" else None
         for runtime in runtimes:
             row = {"model": str(name), "runtime": runtime, "params": int(model.count_params()),
                    "gflops": flops, "path": None}
@@ -170,12 +169,14 @@ def bench(models, runtimes=DEFAULT_RUNTIMES, height=720, width=1280, rounds=5, p
                 row["path"] = str(path) if path else None
                 runner(x)  # builds interpreters/sessions and traces at this size
                 if images:
-                    p = _mean_psnr(runner, images, reference_runner=base)
-                    row["psnr"] = p
-                    row["psnr_change"] = (p - float_psnr) if quality_kind == "pirm_pairs" else None
-                    row["psnr_vs_float"] = p if quality_kind == "synthetic" else _mean_psnr(
-                        runner, [(a, None) for a, _ in images], reference_runner=base)
-            except (PirmError, Exception) as err:  # one broken variant must not stop the table
+                    outputs = [np.asarray(runner(phone)) for phone, _ in images]  # each image once
+                    row["psnr_vs_float"] = _mean_psnr(outputs, float_outputs)
+                    if quality_kind == "pirm_pairs":
+                        row["psnr"] = _mean_psnr(outputs, targets)
+                        row["psnr_change"] = row["psnr"] - float_psnr
+                    else:
+                        row["psnr"], row["psnr_change"] = row["psnr_vs_float"], None
+            except Exception as err:  # one broken variant (a runtime lacking an op) must not stop the table
                 row["error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
                 rows.append(row)
                 continue
