@@ -153,3 +153,10 @@ def test_chroma_loss_by_hand():
     e = t.copy()
     e[..., 0] += 0.1  # R + 0.1: Cb -0.0168736, Cr +0.05
     np.testing.assert_allclose(float(chroma_loss(t, e)), (0.0168736 + 0.05) / 2, rtol=1e-5)
+
+
+def test_mse_loss_by_hand():
+    target = np.zeros((2, 3, 4, 3), np.float32)
+    enhanced = np.zeros((2, 3, 4, 3), np.float32)
+    enhanced[0, 0, 0, 0] = 0.6  # one pixel of 72 values off by 0.6: 0.36 / 72
+    assert float(losses.mse_loss(target, enhanced)) == pytest.approx(0.36 / 72, rel=1e-6)

@@ -13,7 +13,7 @@ from pirm_enhance.losses.menet import gradient_loss, lcn_loss, local_contrast_no
 from pirm_enhance.losses.snpr import (SNPRDiscriminator, gan_discriminator_loss, gan_generator_loss,
                                       snpr_adversarial_loss, snpr_discriminator_loss)
 from pirm_enhance.losses.kd import kd_loss
-from pirm_enhance.losses.pixel import chroma_loss, color_loss, gaussian_kernel_21, l1_loss, tv_loss
+from pirm_enhance.losses.pixel import chroma_loss, color_loss, gaussian_kernel_21, l1_loss, mse_loss, tv_loss
 from pirm_enhance.losses.ssim import ms_ssim_loss, ms_ssim_tf, ssim_loss
 from pirm_enhance.losses.texture import Discriminator, discriminator_loss, texture_loss, to_gray
 from pirm_enhance.losses.vgg import VGG19Features, content_loss
@@ -22,6 +22,6 @@ __all__ = ["Discriminator", "RelativisticDiscriminator", "SNPRDiscriminator", "V
            "chroma_loss", "color_loss", "content_loss", "contextual_loss", "discriminator_loss",
            "gan_discriminator_loss", "gan_generator_loss", "gaussian_kernel_21", "geometry_losses",
            "gradient_loss", "gram_matrix", "kaist_discriminator_loss", "kaist_generator_losses", "kd_loss",
-           "l1_loss", "lcn_loss", "local_contrast_normalise", "ms_ssim_loss", "ms_ssim_tf", "per_channel_l1",
+           "l1_loss", "lcn_loss", "local_contrast_normalise", "ms_ssim_loss", "ms_ssim_tf", "mse_loss", "per_channel_l1",
            "ragan_discriminator_loss", "ragan_generator_loss", "smooth_loss", "snpr_adversarial_loss",
            "snpr_discriminator_loss", "ssim_loss", "style_loss", "texture_loss", "to_gray", "tv_loss"]

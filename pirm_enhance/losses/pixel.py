@@ -74,6 +74,12 @@ def chroma_loss(target, enhanced):
     return tf.reduce_mean(tf.abs(tf.tensordot(diff, tf.transpose(m), axes=1)))
 
 
+def mse_loss(target, enhanced):
+    """Mean squared error ``mean((y - x)^2)`` over every pixel, channel and image
+    (TEAM ALEX's pixel term, PIRM 2018 report section 5.1: MSE + VGG)."""
+    return tf.reduce_mean(tf.square(tf.cast(target, tf.float32) - tf.cast(enhanced, tf.float32)))
+
+
 def l1_loss(target, enhanced, normalisation="mean"):
     """L1 distance. ``normalisation="mean"``: ``mean|t - e|``; ``"half_batch"``:
     ``sum|t - e| / (2 * batch)``, the form of RSGUNet's public code."""

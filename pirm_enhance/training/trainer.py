@@ -191,7 +191,7 @@ class EnhancerTrainer(keras.Model):
             terms["l1"] = losses.l1_loss(target, enhanced, self.recipe.get("l1_normalisation", "mean")) \
                 if channel_weights is None else losses.per_channel_l1(target, enhanced, tuple(channel_weights))
         if w["mse"]:
-            terms["mse"] = tf.reduce_mean(keras.losses.mean_squared_error(target, enhanced))
+            terms["mse"] = losses.mse_loss(target, enhanced)
         if w["ms_ssim"]:
             terms["ms_ssim"] = losses.ms_ssim_loss(target, enhanced)
         if w["ssim"]:
