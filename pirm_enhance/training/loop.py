@@ -449,6 +449,11 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
     """
     rec, steps, batch_size, patch_size = _settings(recipe, overrides, steps, batch_size, patch_size,
                                                    checkpoint_every, validate_every, precision)
+    if rec.get("routine"):
+        return run_routine(rec, data, steps=steps, workdir=workdir, batch_size=batch_size, patch_size=patch_size,
+                           seed=seed, strategy=strategy, checkpoint_every=checkpoint_every,
+                           validate_every=validate_every, vgg_weights=vgg_weights, progress=progress,
+                           export_to=export_to, arch_kwargs=arch_kwargs, degradation=degradation)
     export_format = _export_format(export_to) if export_to else None
     strategy = strategy or tf.distribute.get_strategy()
     if batch_size % strategy.num_replicas_in_sync:
@@ -477,6 +482,31 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
             result["export"] = export(trainer.generator, export_to, format=export_format,
                                       allow_rule_violations=True)
         return result
+
+
+def run_routine(rec, data, **kwargs):
+    """Run a recipe whose ``routine`` names its own training procedure (not the GAN trainer).
+
+    ``routine: "NAME"`` is the module ``pirm_enhance.training.NAME``; its
+    ``run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy,
+    checkpoint_every, validate_every, vgg_weights, progress, export_to,
+    arch_kwargs, degradation)`` returns the dict :func:`train` returns (at least
+    ``generator``, ``generator_path``, ``history``, ``workdir``, ``step``,
+    ``best``). Used by procedures the generic trainer cannot express (the
+    thesis's intrinsic and multi-domain training, for example).
+    """
+    import importlib
+
+    name = str(rec["routine"])
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise UsageError(f"routine {name!r}: not a module name")
+    try:
+        module = importlib.import_module(f"pirm_enhance.training.{name}")
+    except ModuleNotFoundError:
+        raise UsageError(f"routine {name!r}: no module pirm_enhance.training.{name}") from None
+    if not hasattr(module, "run"):
+        raise UsageError(f"routine {name!r}: pirm_enhance.training.{name} has no run()")
+    return module.run(rec, data, **kwargs)
 
 
 def _settings(recipe, overrides, steps, batch_size, patch_size, checkpoint_every, validate_every, precision):
