@@ -28,12 +28,17 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 class Enhancer:
     """A loaded model ready for photos: ``Enhancer("default")(rgb) -> rgb``."""
 
-    def __init__(self, model="default", tile=512, overlap=64, stats_pixels=500_000, whole_pixels=2_000_000):
-        """``stats_pixels``: resolution of the statistics pass for photos over 1280x736."""
+    def __init__(self, model="default", tile=512, overlap=64, stats_pixels=500_000, whole_pixels=2_000_000,
+                 post=None):
+        """``stats_pixels``: resolution of the statistics pass for photos over 1280x736. ``post``:
+        ``None`` or a name in :data:`pirm_enhance.postprocess.POSTS` (``"mpse"``: MPSE phase 3,
+        regional histogram equalisation and gamma 1/2.2) applied to the model's output."""
         import keras
 
+        from pirm_enhance.postprocess import post_function
         from pirm_enhance.runners import make_runner
 
+        self.post = post_function(post)  # an unknown name fails before the model is loaded
         self.runner = make_runner(model)  # names ("default" too), keras.Model, any model file
         self.name = getattr(self.runner, "name", str(model))
         self.whole_pixels = whole_pixels
@@ -52,8 +57,9 @@ class Enhancer:
         from pirm_enhance.runners import run_guarded
 
         # the tiled Keras path does not go through a runner's own guard
-        return run_guarded(self.name, rgb.shape[1], rgb.shape[0], self._run, rgb, progress,
-                           hint="; try a smaller --tile")
+        out = run_guarded(self.name, rgb.shape[1], rgb.shape[0], self._run, rgb, progress,
+                          hint="; try a smaller --tile")
+        return out if self.post is None else self.post(np.asarray(out))
 
     def _run(self, rgb, progress):
         if self.tiled is not None:
@@ -73,7 +79,7 @@ def enhance(model, image, **kwargs):
 
     ``model``: a ``keras.Model``, zoo/pretrained name, ``"default"``, or a
     ``.keras`` / ``.pb`` / ``.tflite`` path. Returns float32 ``[H, W, 3]``
-    (unclipped network output; clip before saving).
+    (unclipped network output; clip before saving; in [0, 1] with ``post="mpse"``).
     """
     enhancer = model if isinstance(model, Enhancer) else Enhancer(model, **kwargs)
     if isinstance(image, (str, os.PathLike)):

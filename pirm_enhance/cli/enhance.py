@@ -4,12 +4,14 @@ Examples:
   pirm-enhance photo.jpg -o enhanced/
   pirm-enhance ~/DCIM/*.JPG --model dped_resnet_12_64.pirm -o out/ --compare
   pirm-enhance folder/ --model student.tflite -o out/ --format png
+  pirm-enhance night.jpg --post mpse -o out/
 Exits 1 if any file could not be enhanced (the others are still written).
 """
 
 import sys
 
 from pirm_enhance.cli import ArgumentParser, entry, fail, positive_float, positive_int
+from pirm_enhance.postprocess import POSTS
 
 
 def parser():
@@ -26,6 +28,9 @@ def parser():
     p.add_argument("--tile", type=positive_int, default=512, help="tile size in pixels (multiple of 32)")
     p.add_argument("--overlap", type=positive_int, default=64, help="tile overlap in pixels (multiple of 32)")
     p.add_argument("--max-pixels", type=positive_float, default=100e6, help="refuse larger images")
+    p.add_argument("--post", choices=sorted(POSTS),
+                   help="post-processing of the model's output: mpse = MPSE phase 3 (thesis 3.1.3): "
+                        "per-region histogram equalisation, then gamma 1/2.2 (default: none)")
     p.add_argument("--suffix", default="", help="appended to output file names")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs and allow -o to be an input folder (an input file is never replaced)")
@@ -49,7 +54,7 @@ def run(argv=None):
     quiet_tensorflow()
     from pirm_enhance.enhancer import Enhancer, enhance_files
 
-    enhancer = Enhancer(args.model, tile=args.tile, overlap=args.overlap)
+    enhancer = Enhancer(args.model, tile=args.tile, overlap=args.overlap, post=args.post)
     result = enhance_files(args.inputs, args.output, enhancer, output_format=args.format,
                            quality=args.quality, keep_metadata=not args.strip_metadata,
                            compare=args.compare, max_pixels=int(args.max_pixels), suffix=args.suffix,
