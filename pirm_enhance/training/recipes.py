@@ -30,6 +30,11 @@ RECIPES = {
     "dped_paper": {**_DPED_CODE, "arch": "dped_resnet_12_64", "steps": 20000,
                    "content": 1.0, "texture": 0.4, "color": 0.1, "tv": 400.0,
                    "source": "DPED paper weights (content relu5_4 1, texture 0.4, color 0.1, TV 400)"},
+    "dped_plus": {**_DPED_CODE, "arch": "dped_plus", "steps": 30000, "lr_decay": 0.5, "lr_decay_every": 10000,
+                  "source": "DPED+ (thesis 'DPED+, MPSE and MDIE', sections 3.1.1 and 5.1): DPED's losses (colour, "
+                            "TV, texture discriminator, VGG-19 content); 30k iterations, batch 50, Adam 5e-4 halved "
+                            "every 10k. Chosen: DPED code weights (VGG relu5_4 10, texture 1, colour 0.5, TV 2000), "
+                            "patch 100 (DPED's)"},
     "eds": {**_DPED_CODE, "arch": "eds", "steps": 40000,
             "source": "EdS (PIRM 2018): DPED code defaults, 40k iterations, batch 50"},
     "rsgunet": {"arch": "rsgunet", "l1": 0.05, "ms_ssim": 500.0, "content": 0.001,
