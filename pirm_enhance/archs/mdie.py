@@ -1,0 +1,281 @@
+"""MDIE: Multi-Domain Intrinsic Enhancement, decompose -> enhance -> recompose.
+
+Reconstructed from the thesis "DPED+, MPSE and MDIE" (section 3.2, figures 10-11,
+section 5.2; /work/shared/papers/thesis_dped_plus_mpse_mdie.txt). No code or
+weights were published; what the thesis states is below, then every choice it
+leaves open.
+
+What the thesis states:
+
+* intrinsic decomposition ``I = A . S`` (albedo A, shading S); a decomposition
+  network ``F(I) = (A, S)`` is trained self-supervised with a reconstruction
+  loss through a *composition network* ``F'``, ``||I - F'(A, S)||^2``, because
+  the product loss ``||I - A . S||^2`` has the meaningless zero-loss solution
+  ``A = I, S = 1`` (section 3.2.1, after Janner et al., NIPS 2017 [23]);
+* F and F' are the same "symmetric intrinsic network": an encoder of 5 3x3
+  stride-2 convolutions with {16, 32, 64, 128, 256} filters, batch norm and
+  ReLU in every layer; a decoder with the same layers in reverse order, with
+  sub-pixel upsampling (Shi et al. 2016) after each convolution, and an output
+  layer of six channels (albedo and shading) for F;
+* a multi-domain generator ``G(x, c)`` (StarGAN, Choi et al., CVPR 2018 [10])
+  on the six-channel intrinsics, conditioned on the label
+  ``c~ = [c_1, ..., c_n, m]``: one label per attribute dataset (colour, noise,
+  texture: n = 3, each "low-quality" or "high-quality") and a mask vector
+  ``m``, an n-dimensional one-hot vector naming the dataset the sample comes
+  from, so that the unknown labels are ignored; at test time "all labels
+  high-quality" gives the comprehensive enhancement (figure 11);
+* a discriminator with an auxiliary classifier, ``D: x -> {D_src(x), D_cls(x)}``;
+* F' recomposes G's output into the enhanced image (figure 11).
+
+The zoo model ``mdie`` is that pipeline as one graph, image in, image out::
+
+    PadToMultiple(2^levels) -> F -> (A, S) -> G(., target label) -> F' -> CropLike
+
+with the target label fixed in the graph (``target``, default all attributes
+high quality, see below), so it exports to .pb and TFLite like every zoo model.
+:meth:`MDIE.networks` gives F, G (with a label input) and F' as separate Keras
+models sharing the zoo model's layers, for training
+(:mod:`pirm_enhance.training.mdie_intrinsic`, :mod:`pirm_enhance.training.mdie`);
+:class:`MDIEDiscriminator` is D.
+
+Choices the thesis leaves open (what was chosen, and why):
+
+* decoder: each of the five decoder convolutions has the mirrored filter count
+  (256, 128, 64, 32, 16 at width 16) and is followed by batch norm, ReLU and a
+  x2 sub-pixel shuffle, which divides the channels by 4 (the thesis's order:
+  "sub-pixel upsampling is used after the convolutional layer"); the output
+  layer is a 3x3 convolution;
+* skip connections: the decoder concatenates the encoder's features of the same
+  resolution before each convolution (U-Net style). The thesis names none, but
+  without them everything passes through a 1/32-resolution bottleneck and
+  neither the noise and texture that figure 10 shows in the shading nor the
+  image itself could be reconstructed;
+* outputs: sigmoid on F's six channels (``A`` = channels 0-2, ``S`` = 3-5, both
+  in (0, 1); three shading channels because the thesis says six outputs) and on
+  F''s three; no bias on convolutions followed by batch norm; batch-norm
+  momentum 0.9 (the moving statistics follow short training runs);
+* ``levels`` (default 5, the thesis) and ``width`` (16, the thesis) are
+  arguments: the shipped model (``tools/train_mdie.py``) is smaller to train in
+  minutes on a CPU; ``tiny_config`` uses 4 levels so that a 24x32 test image
+  does not reach a 1x1 bottleneck, where batch norm on one value has no gradient;
+* G: the thesis gives no layer list; a StarGAN generator scaled down: 7x7 conv
+  (``generator_width`` = 16 channels), two 4x4 stride-2 convolutions (x2, x4
+  channels), ``generator_blocks`` = 3 residual blocks, two x2 sub-pixel
+  upsamplings (sub-pixel, as in the intrinsic networks, instead of StarGAN's
+  transposed convolutions: TFLite-friendly), instance norm (DPED variant,
+  :class:`pirm_enhance.layers.InstanceNorm`) and ReLU; a 7x7 output
+  convolution whose ``tanh`` is added to the input intrinsics and clipped to
+  [0, 1] (:class:`pirm_enhance.layers.ResidualHead`), initialised small
+  (std 1e-3) so that G starts near the identity and the untrained pipeline is
+  ``F'(F(I))`` (not zero: every weight then gets a gradient);
+* the label: ``c_i`` in {0 = low quality, 1 = high quality} for the attribute
+  of the sample's dataset and 0 for the others (StarGAN's unknown labels), the
+  mask ``m`` one-hot over the three datasets (:func:`domain_label`). The thesis
+  writes "only c_i is assigned to 1", which reads as the mask; StarGAN's mask
+  vector is what the section cites. Order: colour, noise, texture
+  (:data:`ATTRIBUTES`);
+* the exported target ``c~ = [1, 1, 1, 1, 1, 1]`` (every label high quality and
+  every dataset named: "when we name all label to 'high-quality'"); it never
+  occurs in training (one dataset at a time), so it relies on G combining the
+  three translations, as the thesis expects;
+* D: StarGAN's discriminator scaled down, on the six-channel intrinsics (the
+  GAN's domain in figure 11): 4x4 stride-2 convolutions with LeakyReLU(0.01),
+  ``width``, 2x, 4x channels; ``D_src`` a 3x3 convolution to one logit per
+  patch (PatchGAN), ``D_cls`` a global average and a dense layer to one logit
+  per attribute (any input size, instead of StarGAN's full-size kernel).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from pirm_enhance import layers
+from pirm_enhance.archs.alex_enh import Subpixel
+from pirm_enhance.archs.base import ZooModel, image_input
+from pirm_enhance.registry import register_arch
+
+_PACKAGE = "pirm_enhance"
+ATTRIBUTES = ("colour", "noise", "texture")
+N_ATTRIBUTES = len(ATTRIBUTES)
+LABEL_SIZE = 2 * N_ATTRIBUTES  # [c_1..c_n, m_1..m_n]
+ALL_HIGH_QUALITY = (1.0,) * LABEL_SIZE
+_BN_MOMENTUM = 0.9
+
+
+def domain_label(attribute, quality, n=N_ATTRIBUTES):
+    """The label ``c~ = [c_1..c_n, m_1..m_n]`` of a sample of dataset ``attribute``
+    (index into :data:`ATTRIBUTES`) at ``quality`` (0 low, 1 high): ``c_attribute =
+    quality``, the other ``c`` 0 (unknown), ``m`` one-hot at ``attribute`` (thesis
+    3.2.2, "Mask Vector"; StarGAN's mask vector). float32 ``[2n]``."""
+    if not 0 <= int(attribute) < n:
+        raise ValueError(f"attribute {attribute}: must be in 0..{n - 1}")
+    label = np.zeros(2 * n, np.float32)
+    label[int(attribute)] = float(quality)
+    label[n + int(attribute)] = 1.0
+    return label
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ConstantLabel(keras.layers.Layer):
+    """``[B, ...] -> [B, len(vector)]``: the fixed target label of an exported graph,
+    one row per image of the batch (a multiplication with ones, no Tile/BroadcastTo)."""
+
+    def __init__(self, vector=ALL_HIGH_QUALITY, **kwargs):
+        super().__init__(**kwargs)
+        self.vector = tuple(float(v) for v in vector)
+
+    def call(self, x):
+        return ops.ones_like(x[:, 0, 0, :1]) * ops.convert_to_tensor(np.asarray(self.vector, np.float32))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.vector))
+
+    def get_config(self):
+        return {**super().get_config(), "vector": list(self.vector)}
+
+
+def _create(name, factory):
+    return factory(name)
+
+
+def _intrinsic_net(x, prefix, out_channels, width, levels, make):
+    """The symmetric intrinsic network (F with 6 outputs, F' with 3), see the module doc.
+    ``make(name, factory)`` creates a layer or returns the model's layer of that name."""
+    def conv(name, filters, strides=1):
+        return make(name, lambda n: keras.layers.Conv2D(filters, 3, strides=strides, padding="same",
+                                                        use_bias=False, name=n))
+
+    def bn_relu(x, index, kind):
+        x = make(f"{prefix}_{kind}_bn{index}",
+                 lambda n: keras.layers.BatchNormalization(momentum=_BN_MOMENTUM, name=n))(x)
+        return make(f"{prefix}_{kind}_relu{index}", lambda n: keras.layers.ReLU(name=n))(x)
+
+    skips = []
+    for k in range(levels):
+        x = bn_relu(conv(f"{prefix}_enc_conv{k + 1}", width * 2 ** k, strides=2)(x), k + 1, "enc")
+        skips.append(x)
+    for j, k in enumerate(reversed(range(levels))):
+        if j:
+            x = make(f"{prefix}_skip{j}", lambda n: keras.layers.Concatenate(name=n))([x, skips[k]])
+        x = bn_relu(conv(f"{prefix}_dec_conv{j + 1}", width * 2 ** k)(x), j + 1, "dec")
+        x = make(f"{prefix}_shuffle{j + 1}", lambda n: Subpixel(2, name=n))(x)
+    x = make(f"{prefix}_out", lambda n: keras.layers.Conv2D(out_channels, 3, padding="same", name=n))(x)
+    return make(f"{prefix}_sigmoid", lambda n: keras.layers.Activation("sigmoid", name=n))(x)
+
+
+def _generator(x, label, width, blocks, make):
+    """G(x, c~) on the six intrinsic channels; returns ``(output, conditioning input)``."""
+    def conv(name, filters, kernel, strides=1, init="glorot_uniform"):
+        return make(name, lambda n: keras.layers.Conv2D(filters, kernel, strides=strides, padding="same",
+                                                        use_bias=False, kernel_initializer=init, name=n))
+
+    def norm_relu(x, name, relu=True):
+        x = make(f"{name}_norm", lambda n: layers.InstanceNorm(name=n))(x)
+        return make(f"{name}_relu", lambda n: keras.layers.ReLU(name=n))(x) if relu else x
+
+    g = "generator"
+    spatial = make(f"{g}_label_broadcast", lambda n: layers.BroadcastToSpatial(name=n))([label, x])
+    condition = make(f"{g}_condition", lambda n: keras.layers.Concatenate(name=n))([x, spatial])
+    h = norm_relu(conv(f"{g}_conv_in", width, 7)(condition), f"{g}_in")
+    h = norm_relu(conv(f"{g}_down1", 2 * width, 4, strides=2)(h), f"{g}_down1")
+    h = norm_relu(conv(f"{g}_down2", 4 * width, 4, strides=2)(h), f"{g}_down2")
+    for b in range(1, blocks + 1):
+        r = norm_relu(conv(f"{g}_block{b}_conv1", 4 * width, 3)(h), f"{g}_block{b}_1")
+        r = norm_relu(conv(f"{g}_block{b}_conv2", 4 * width, 3)(r), f"{g}_block{b}_2", relu=False)
+        h = make(f"{g}_block{b}_add", lambda n: keras.layers.Add(name=n))([h, r])
+    for u, filters in ((1, 2 * width), (2, width)):
+        h = conv(f"{g}_up{u}_conv", 4 * filters, 3)(h)
+        h = make(f"{g}_up{u}_shuffle", lambda n: Subpixel(2, name=n))(h)
+        h = norm_relu(h, f"{g}_up{u}")
+    h = make(f"{g}_conv_out", lambda n: keras.layers.Conv2D(
+        LABEL_SIZE, 7, padding="same", name=n,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3)))(h)
+    out = make(f"{g}_head", lambda n: layers.ResidualHead(name=n))([x, h])
+    return out, condition
+
+
+@register_arch("mdie")
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MDIE(ZooModel):
+    """Decomposition F, multi-domain generator G at a fixed target label, composition F'."""
+
+    tf1_checkpoint = False
+    output_range = (0.0, 1.0)
+    tiny_config = {"width": 4, "levels": 4, "generator_width": 4, "generator_blocks": 1}
+
+    def __init__(self, width=16, levels=5, generator_width=16, generator_blocks=3, target=ALL_HIGH_QUALITY,
+                 name="mdie", **kwargs):
+        if len(tuple(target)) != LABEL_SIZE:
+            raise ValueError(f"target must have {LABEL_SIZE} values [c_1..c_3, m_1..m_3], not {target}")
+        if width % 4 or generator_width < 1 or levels < 1:
+            raise ValueError(f"width {width} must be a multiple of 4 (sub-pixel shuffles divide channels by 4), "
+                             f"levels {levels} and generator_width {generator_width} at least 1")
+        config = {"width": int(width), "levels": int(levels), "generator_width": int(generator_width),
+                  "generator_blocks": int(generator_blocks), "target": [float(v) for v in target]}
+        inputs = image_input()
+        padded = layers.PadToMultiple(2 ** config["levels"], name="pad")(inputs)
+        intrinsics = self._decompose(padded, config, _create)
+        label = ConstantLabel(config["target"], name="target_label")(intrinsics)
+        enhanced, _ = _generator(intrinsics, label, config["generator_width"], config["generator_blocks"], _create)
+        image = self._compose(enhanced, config, _create)
+        outputs = layers.CropLike(anchor="top_left", name="crop")([image, inputs])
+        self._finish(inputs, outputs, name, config, **kwargs)
+
+    @staticmethod
+    def _decompose(x, config, make):
+        return _intrinsic_net(x, "decompose", LABEL_SIZE, config["width"], config["levels"], make)
+
+    @staticmethod
+    def _compose(x, config, make):
+        return _intrinsic_net(x, "compose", 3, config["width"], config["levels"], make)
+
+    @property
+    def multiple(self):
+        """Training crops must be multiples of this (the networks of :meth:`networks` do not pad)."""
+        return 2 ** self._arch_config["levels"]
+
+    def networks(self):
+        """``{"decompose": F, "generator": G, "condition": G's conditioning input, "compose": F'}``:
+        Keras models on this model's own layers (training them trains this model).
+        F: image -> 6 channels (A = 0-2, S = 3-5); G: ``[intrinsics, label [B, 6]]`` -> 6 channels;
+        "condition": ``[intrinsics, label]`` -> the 12-channel tensor G's first convolution reads;
+        F': 6 channels -> image. Sizes must be multiples of :attr:`multiple`."""
+        config = self._arch_config
+
+        def existing(name, factory):
+            return self.get_layer(name)
+
+        image = keras.Input((None, None, 3), name="image")
+        decompose = keras.Model(image, self._decompose(image, config, existing), name="decompose")
+        x = keras.Input((None, None, LABEL_SIZE), name="intrinsics")
+        label = keras.Input((LABEL_SIZE,), name="label")
+        out, condition = _generator(x, label, config["generator_width"], config["generator_blocks"], existing)
+        generator = keras.Model([x, label], out, name="generator")
+        condition = keras.Model([x, label], condition, name="condition")
+        y = keras.Input((None, None, LABEL_SIZE), name="intrinsics")
+        compose = keras.Model(y, self._compose(y, config, existing), name="compose")
+        return {"decompose": decompose, "generator": generator, "condition": condition, "compose": compose}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MDIEDiscriminator(keras.Model):
+    """D on six-channel intrinsics: ``[D_src patch logits [B, h, w, 1], D_cls logits [B, n]]``."""
+
+    def __init__(self, width=32, depth=3, attributes=N_ATTRIBUTES, name="mdie_discriminator", **kwargs):
+        inputs = keras.Input((None, None, LABEL_SIZE), name="intrinsics")
+        x = inputs
+        for k in range(depth):
+            x = keras.layers.Conv2D(width * 2 ** k, 4, strides=2, padding="same", name=f"conv{k + 1}")(x)
+            x = keras.layers.LeakyReLU(negative_slope=0.01, name=f"lrelu{k + 1}")(x)
+        src = keras.layers.Conv2D(1, 3, padding="same", name="src")(x)
+        pooled = keras.layers.GlobalAveragePooling2D(name="global_mean")(x)
+        cls = keras.layers.Dense(attributes, name="cls")(pooled)
+        super().__init__(inputs, [src, cls], name=name, **kwargs)
+        self.width, self.depth, self.attributes = width, depth, attributes
+
+    def get_config(self):
+        return {"width": self.width, "depth": self.depth, "attributes": self.attributes, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
