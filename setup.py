@@ -47,7 +47,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     packages=find_packages(include=["pirm_enhance", "pirm_enhance.*"]),
-    package_data={"pirm_enhance": ["pretrained.json", "scoring/report_track_b.json"]},
+    package_data={"pirm_enhance": ["pretrained.json", "scoring/report_track_a.json",
+                                    "scoring/report_track_b.json"]},
     cmdclass={"build_py": build_py_with_copies},
     install_requires=[
         "tensorflow-cpu>=2.16,<2.22; platform_machine=='x86_64'",

@@ -1,5 +1,5 @@
 """Score zoo models in their export variants side by side with submission files, and
-re-run the Track B leaderboard.
+re-run the challenge's leaderboards.
 
 This sits above both the exporters and the scorer: a pretrained name or a
 ``.keras`` file is exported once per requested variant (``pb``, ``tflite``,
@@ -7,8 +7,9 @@ This sits above both the exporters and the scorer: a pretrained name or a
 temporary folder, and every file is then scored in one run by
 :func:`pirm_enhance.scoring.score.score`.
 
-:func:`field` is the Track B leaderboard of the challenge report (Table 2,
-:func:`report_track_b`) re-run on this machine: every team's zoo architecture
+:func:`field` is a leaderboard of the challenge report (Track B: Table 2,
+:func:`report_track_b`; Track A: Table 1, :func:`report_track`) re-run on this
+machine: every team's zoo architecture
 timed at 1280x720 with the scorer's runtime protocol, interleaved with the
 SRCNN baseline in one process, and scored for fidelity where official weights
 exist, next to the report's own numbers (:func:`format_field`,
@@ -115,9 +116,11 @@ def to_json(result):
 
 
 # ---------------------------------------------------------------------------------------------
-# The Track B leaderboard re-run
+# The leaderboards re-run (Track B: Table 2, Track A: Table 1)
 
 REPORT_TRACK_B = pathlib.Path(__file__).resolve().parent / "scoring" / "report_track_b.json"
+REPORT_TRACK_A = pathlib.Path(__file__).resolve().parent / "scoring" / "report_track_a.json"
+REPORT_TABLES = {"A": "Table 1", "B": "Table 2"}
 FIELD_RUNTIMES = ("pb", "keras")
 HD_SIZE = (720, 1280)
 
@@ -128,16 +131,25 @@ def report_track_b():
     ``weights`` (pretrained entries in order of preference), ``psnr``, ``ms_ssim``, ``mos``,
     ``cpu_ms``, ``gpu_ms``, phone times, ``ram_gb`` and the published ``scores``;
     ``baseline_cpu_ms`` is SRCNN's 3274 ms."""
+    return report_track("B")
+
+
+def report_track(track):
+    """The report's final results table of ``track`` (``"B"``: :func:`report_track_b`;
+    ``"A"``: Table 1, the same fields, ``mos`` null, SRCNN at 3239 ms)."""
+    if track not in REPORT_TABLES:
+        raise UsageError(f"track {track!r}: choose A (super-resolution) or B (enhancement)")
+    path = REPORT_TRACK_A if track == "A" else REPORT_TRACK_B
     try:
-        return json.loads(REPORT_TRACK_B.read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
         from pirm_enhance.errors import ModelFileError
 
-        raise ModelFileError(f"{REPORT_TRACK_B}: missing from this installation (package data); "
+        raise ModelFileError(f"{path}: missing from this installation (package data); "
                              "reinstall pirm-enhance") from None
 
 
-def _select(report, models):
+def _select(report, models, table="Table 2"):
     """Report rows (and bare rows for zoo architectures the report lacks) for ``models``:
     architecture or team names, case-insensitive; None: every team of the report."""
     from pirm_enhance.registry import list_models
@@ -148,7 +160,7 @@ def _select(report, models):
     if isinstance(models, str):
         models = [m.strip() for m in models.split(",") if m.strip()]
     if not models:
-        raise UsageError("name at least one model (a zoo architecture or a team of Table 2)")
+        raise UsageError(f"name at least one model (a zoo architecture or a team of {table})")
     by_name = {}
     for r in rows:
         by_name[r["arch"].lower()] = r
@@ -161,19 +173,19 @@ def _select(report, models):
             row = {"team": None, "arch": name, "weights": []}
         if row is None:
             raise UnknownName(f"unknown model {name!r}: name a zoo architecture ({', '.join(zoo)}) "
-                              f"or a Table 2 team ({', '.join(r['team'] for r in rows)})")
+                              f"or a {table} team ({', '.join(r['team'] for r in rows)})")
         if all(row["arch"] != o["arch"] for o in out):
             out.append(dict(row))
     return out
 
 
-def _weights_for(row, download=True):
-    """``(pretrained name or None, [(name, why) skipped])``: the first Track B pretrained entry
+def _weights_for(row, download=True, track="B"):
+    """``(pretrained name or None, [(name, why) skipped])``: the first pretrained entry of ``track``
     of the row's architecture that can be found, the report's preference first (the entries
-    it names), then any other Track B entry of that architecture (e.g. project-trained)."""
+    it names), then any other entry of that architecture and track (e.g. project-trained)."""
     from pirm_enhance import pretrained
 
-    own = pretrained.list_pretrained(arch=row["arch"], track="B")
+    own = pretrained.list_pretrained(arch=row["arch"], track=track)
     order = [w for w in row.get("weights", []) if w in own] + [w for w in own if w not in row.get("weights", [])]
     skipped = []
     for name in order:
@@ -186,13 +198,13 @@ def _weights_for(row, download=True):
     return None, skipped
 
 
-def _hd_crops(data_dir, size):
-    """The scorer's four Track B runtime images (``dped/HD_res/0..3.png``), centre-cropped to
+def _hd_crops(data_dir, size, track="B"):
+    """The scorer's four runtime images of ``track`` (``dped/HD_res`` or ``div2k/HD_res``), centre-cropped to
     ``size`` when it is smaller than 1280x720 (a quick, non-protocol setting)."""
     from pirm_enhance.scoring.score import hd_images
 
     h, w = size
-    images = hd_images("B", data_dir)
+    images = hd_images(track, data_dir)
     H, W = images[0].shape[1:3]
     if h > H or w > W:
         raise UsageError(f"size {w}x{h} exceeds the runtime images' {W}x{H}")
@@ -208,10 +220,13 @@ def _say(progress, text):
 
 
 def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtime="pb", infinite="exclude",
-          fidelity=True, download=True, progress=True):
-    """The Track B leaderboard of the challenge report (Table 2) re-run here, as a dict.
+          fidelity=True, download=True, progress=True, track="B"):
+    """A leaderboard of the challenge report re-run here, as a dict: Track B (Table 2) by
+    default, ``track="A"`` for Track A (Table 1: DIV2K fidelity with the Track A protocol
+    on the first ``pairs`` of the five images, runtime on ``div2k/HD_res``, SRCNN 3239 ms,
+    Score A/B/C with MS-SSIM as published, since Table 1 has no MOS).
 
-    One row per team (``models``: architectures or team names; None: all of Table 2, the
+    One row per team (``models``: architectures or team names; None: all of the table, the
     baselines included): the team's zoo architecture is timed with the scorer's runtime
     protocol (:func:`pirm_enhance.scoring.runtime.hd_runtime`: four ``dped/HD_res``
     images one by one, the mean of images 3 and 4, median over ``rounds``), interleaved
@@ -222,14 +237,14 @@ def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtim
     times the Keras model's ``tf.function``.
 
     Fidelity (PSNR / MS-SSIM with the organisers' protocol on the first ``pairs`` of the
-    400 validation pairs, all when None) is measured only where a Track B pretrained entry
+    400 validation pairs, all when None) is measured only where a pretrained entry of the track
     of the architecture can be found (:func:`_weights_for`); other rows say
     ``"random weights, not scored"``. ``size`` (height, width) other than 720x1280 crops
     the runtime images (quick checks; not the protocol).
 
     Each row carries the report's columns (``report``: PSNR, MS-SSIM, MOS, CPU ms,
     ``speed_vs_srcnn`` = 3274 / CPU ms, published Score A/B/C) and
-    ``scores_our_time``: Score A/B/C from the report's PSNR and MOS with our time ratio
+    ``scores_our_time``: Score A/B/C from the report's PSNR and MOS (Track A: MS-SSIM) with our time ratio
     (what the table would read with today's CPU times). Note that the report's PSNR is
     on the final test images, ours on the validation pairs.
     """
@@ -240,8 +255,8 @@ def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtim
     from pirm_enhance.runners import FrozenGraphRunner, KerasRunner
     from pirm_enhance.scoring.challenge import challenge_scores
     from pirm_enhance.scoring.runtime import hd_runtime
-    from pirm_enhance.scoring.score import baseline_runner
-    from pirm_enhance.scoring.validation import data_root, fidelity as measure_fidelity, track_b_pairs
+    from pirm_enhance.scoring.score import baseline_runner, track_fidelity, track_items
+    from pirm_enhance.scoring.validation import data_root
     from pirm_enhance.zoo import load_model
 
     if runtime not in FIELD_RUNTIMES:
@@ -249,16 +264,16 @@ def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtim
     size = tuple(int(v) for v in size)
     if len(size) != 2 or min(size) < 1:
         raise UsageError(f"size must be (height, width) >= 1, got {size}")
-    report = report_track_b()
-    rows = _select(report, models)
+    report = report_track(track)
+    rows = _select(report, models, REPORT_TABLES[track])
     root = data_root(data_dir)
-    images = _hd_crops(root, size)  # missing data: said before anything runs
-    pairs_all = track_b_pairs(root) if fidelity else []
+    images = _hd_crops(root, size, track)  # missing data: said before anything runs
+    pairs_all = track_items(track, root) if fidelity else []
     items = pairs_all[:pairs] if pairs is not None else pairs_all
     runners = {}
     for row in rows:
         arch = row["arch"]
-        weights, skipped = _weights_for(row, download) if fidelity else (None, [])
+        weights, skipped = _weights_for(row, download, track) if fidelity else (None, [])
         if weights is not None:
             model = load_model(weights)
         else:
@@ -273,9 +288,10 @@ def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtim
         if skipped:
             out["weights_skipped"] = [f"{n}: {why}" for n, why in skipped]
         if weights is not None:
-            _say(progress, f"{arch}: fidelity with {weights} on {len(items)} validation pairs")
-            fid = measure_fidelity(runner, items, infinite=infinite, progress=progress,
-                                   label=f"fidelity {arch}")
+            _say(progress, f"{arch}: fidelity with {weights} on {len(items)} validation "
+                           f"{'pairs' if track == 'B' else 'images'}")
+            fid = track_fidelity(runner, track, root, infinite=infinite, progress=progress, label=arch,
+                                 items=items)
             out.update(psnr=fid["psnr"], ms_ssim=fid["ms_ssim"], pairs=fid["count"],
                        infinite_note=fid["infinite_note"])
             if fid["nonfinite_images"]:
@@ -290,7 +306,7 @@ def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtim
             out["report"] = None
         row.clear()
         row.update(out)
-    baseline = baseline_runner("B")
+    baseline = baseline_runner(track)
     for runner in [baseline, *runners.values()]:
         runner(images[0])  # build sessions / trace at this size before the protocol's own warm-up
     _say(progress, f"timing {len(runners)} model(s) and the SRCNN baseline at {size[1]}x{size[0]}, "
@@ -304,12 +320,20 @@ def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtim
                    speed_vs_srcnn=base["time_ms"] / t["time_ms"])
         rep = row["report"]
         if rep is not None:
-            row["scores_our_time"] = challenge_scores(rep["psnr"], rep["mos"], t["time_ms"], base["time_ms"],
-                                                      perceptual_kind="mos")
-            if row["psnr"] is not None:
-                row["scores_our_psnr_and_time"] = challenge_scores(row["psnr"], rep["mos"], t["time_ms"],
-                                                                   base["time_ms"], perceptual_kind="mos")
-    return {"track": "B", "size": list(size), "protocol": size == HD_SIZE, "rounds": rounds,
+            if track == "B":  # the final ranking's form: PSNR and MOS
+                row["scores_our_time"] = challenge_scores(rep["psnr"], rep["mos"], t["time_ms"], base["time_ms"],
+                                                          perceptual_kind="mos")
+                if row["psnr"] is not None:
+                    row["scores_our_psnr_and_time"] = challenge_scores(row["psnr"], rep["mos"], t["time_ms"],
+                                                                       base["time_ms"], perceptual_kind="mos")
+            else:  # Table 1: PSNR and MS-SSIM
+                row["scores_our_time"] = challenge_scores(rep["psnr"], rep["ms_ssim"], t["time_ms"],
+                                                          base["time_ms"], track="A", perceptual_kind="ms_ssim")
+                if row["psnr"] is not None:
+                    row["scores_our_psnr_and_time"] = challenge_scores(
+                        row["psnr"], row["ms_ssim"], t["time_ms"], base["time_ms"], track="A",
+                        perceptual_kind="ms_ssim")
+    return {"track": track, "size": list(size), "protocol": size == HD_SIZE, "rounds": rounds,
             "runtime": runtime, "pairs": len(items) if fidelity else 0, "infinite": infinite,
             "baseline": {"name": "srcnn", "weights": baseline.weights, "time_ms": base["time_ms"],
                          "rounds_ms": base["rounds_ms"]},
@@ -358,12 +382,13 @@ def format_field(result):
     h, w = result["size"]
     base = result["baseline"]
     lines = [
-        f"Track B leaderboard re-run: {w}x{h}{'' if result['protocol'] else ' (cropped; not the protocol)'}, "
+        f"Track {result['track']} leaderboard re-run: {w}x{h}{'' if result['protocol'] else ' (cropped; not the protocol)'}, "
         f"{result['runtime']} runtime, median of {result['rounds']} round(s); SRCNN baseline "
         f"{base['time_ms']:.0f} ms here ({base['weights']}), {result['report']['baseline_cpu_ms']} ms in the "
         "report",
         f"report: PSNR / MS-SSIM on the final test images, Score A/B/C as published; ours: PSNR / MS-SSIM "
-        f"on {result['pairs']} validation pairs (official weights only), A/B/C = the report's PSNR and MOS "
+        f"on {result['pairs']} validation {'pairs' if result['track'] == 'B' else 'DIV2K images'} (pretrained "
+        f"weights only), A/B/C = the report's PSNR and {'MOS' if result['track'] == 'B' else 'MS-SSIM'} "
         "with our time ratio",
         f"{'team':17s} {'arch':18s} | {'PSNR':>6s} {'MS-SSIM':>7s} {'MOS':>6s} {'CPU ms':>6s} {'ratio':>5s} "
         f"{'A':>6s} {'B':>6s} {'C':>6s} | {'ms':>8s} {'ratio':>6s} {'PSNR':>7s} {'MS-SSIM':>7s} "
@@ -392,7 +417,7 @@ def format_field(result):
 
 def plot_field(result, path):
     """Time ratio SRCNN / model (x, log) versus PSNR (y) as a PNG: the report's points (test
-    images, 3274 / CPU ms) and ours (validation pairs, our ratio; only rows with official
+    images, SRCNN's CPU ms / the team's) and ours (validation data, our ratio; only rows with
     weights), each labelled with its team, a line from the report's point to ours."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 6), dpi=110)
@@ -401,10 +426,11 @@ def plot_field(result, path):
                if r["psnr"] is not None and math.isfinite(r["psnr"])]
     if rep_pts:
         ax.scatter([x for x, _, _ in rep_pts], [y for _, y, _ in rep_pts], marker="o", color="tab:blue",
-                   s=40, label="report (Table 2: test images, 3274 ms / CPU ms)")
+                   s=40, label=f"report ({REPORT_TABLES[result['track']]}: test images, "
+                                f"{result['report']['baseline_cpu_ms']} ms / CPU ms)")
     if our_pts:
         ax.scatter([x for x, _, _ in our_pts], [y for _, y, _ in our_pts], marker="s", color="tab:orange",
-                   s=40, label="ours (validation pairs, official weights; our time ratio)")
+                   s=40, label="ours (validation data, pretrained weights; our time ratio)")
     for x, y, r in rep_pts:
         ax.annotate(r["team"], (x, y), xytext=(4, 3), textcoords="offset points", fontsize=7, color="tab:blue")
     for x, y, r in our_pts:
@@ -434,7 +460,7 @@ def plot_field(result, path):
     h, w = result["size"]
     ax.set_xlabel(f"time ratio SRCNN / model at {w}x{h} (log; right is faster)")
     ax.set_ylabel("PSNR (dB)")
-    ax.set_title("PIRM 2018 Track B: the report's leaderboard and this re-run")
+    ax.set_title(f"PIRM 2018 Track {result['track']}: the report's leaderboard and this re-run")
     ax.legend(fontsize=7, loc="best")
     ax.grid(True, which="both", alpha=0.3)
     return save_figure(fig, path)

@@ -8,6 +8,8 @@ Examples:
   pirm-score mt_phoenix.pb --mos 2.6804         # final Track B ranking form
   pirm-score --all-models --rounds 3 --png field.png   # Table 2 of the report re-run here
   pirm-score --all-models --models srcnn,geometry --size 96x64 --pairs 8
+  pirm-score --track A --all-pretrained         # the four Track A checkpoints on DIV2K
+  pirm-score --track A --all-models --png track_a.png  # Table 1 of the report re-run here
 Submission files are loaded and run only in a child process with a memory and a time
 limit; a file over either is refused with one line.
 Exit codes: 1 the model failed while running, 2 usage, 3 submission refused,
@@ -34,17 +36,19 @@ def parser():
     p.add_argument("--all-pretrained", action="store_true",
                    help="score every pretrained entry of the track whose weights can be found")
     p.add_argument("--all-models", action="store_true",
-                   help="re-run the Track B leaderboard (the report's Table 2): every team's zoo architecture "
-                        "timed at 1280x720 interleaved with SRCNN in one run (random weights where no official "
-                        "ones exist), fidelity where official weights exist, beside the report's columns")
+                   help="re-run the track's leaderboard (the report's Table 2, Track A: Table 1): every team's "
+                        "zoo architecture timed at 1280x720 interleaved with SRCNN in one run (random weights "
+                        "where no official ones exist), fidelity where official weights exist, beside the "
+                        "report's columns")
     p.add_argument("--models", metavar="LIST",
-                   help="with --all-models: comma list of zoo architectures or Table 2 teams "
-                        "(default: every team of Table 2, baselines included)")
+                   help="with --all-models: comma list of zoo architectures or teams of the track's table "
+                        "(default: every team of the table, baselines included)")
     p.add_argument("--size", type=size_arg, metavar="WxH", default="1280x720",
                    help="with --all-models: runtime image size; smaller sizes crop the HD images "
                         "(a quick check, not the protocol)")
     p.add_argument("--pairs", type=positive_int, metavar="N",
-                   help="with --all-models: validation pairs for fidelity (default: all 400)")
+                   help="with --all-models: validation pairs (Track A: DIV2K images) for fidelity "
+                        "(default: all)")
     p.add_argument("--runtime", choices=("pb", "keras"), default="pb",
                    help="with --all-models: time each model as a frozen graph in a TF1 session (as submissions "
                         "and the SRCNN baseline run) or as the Keras model's tf.function")
@@ -80,11 +84,11 @@ def size_arg(text):
 
 
 def run_field(args):
-    """--all-models: the Track B leaderboard re-run (:func:`pirm_enhance.leaderboard.field`)."""
+    """--all-models: the track's leaderboard re-run (:func:`pirm_enhance.leaderboard.field`)."""
     if args.submissions or args.all_pretrained:
-        fail("--all-models scores the zoo's Track B entries; give no SUBMISSION and no --all-pretrained")
-    if args.track != "B" or args.mos is not None or args.no_timing or args.variants.strip() != "keras":
-        fail("--all-models is Track B with timing; --track A, --mos, --no-timing and --as do not apply")
+        fail("--all-models scores the zoo's entries of the track; give no SUBMISSION and no --all-pretrained")
+    if args.mos is not None or args.no_timing or args.variants.strip() != "keras":
+        fail("--all-models always times the models; --mos, --no-timing and --as do not apply")
     if args.png:
         import importlib.util
 
@@ -96,7 +100,7 @@ def run_field(args):
     from pirm_enhance.leaderboard import field, format_field, plot_field, to_json
 
     result = field(models=args.models, data_dir=args.data, rounds=args.rounds, size=args.size, pairs=args.pairs,
-                   runtime=args.runtime, infinite=args.infinite)
+                   runtime=args.runtime, infinite=args.infinite, track=args.track)
     if args.png:
         result["png"] = str(plot_field(result, args.png))
     print(to_json(result) if args.json else format_field(result))

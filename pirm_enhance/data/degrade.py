@@ -89,10 +89,53 @@ def _radius2(h, w, position):
     return (ys[:, None] ** 2 + xs[None, :] ** 2) / 2.0
 
 
+@dataclasses.dataclass(frozen=True)
+class BicubicDownUp:
+    """Track A's input: the photo shrunk ``factor`` times and enlarged back to its size
+    with PIL's bicubic filter (the organisers' protocol, :mod:`pirm_enhance.scoring.track_a`).
+
+    ``lr_blur``: ``(low, high)`` sigma, in low-resolution pixels, of a Gaussian blur
+    applied to the shrunk image before it is enlarged (KAIST-VICLAB's training
+    scheme, PIRM 2018 report section 5.2: "a small amount of Gaussian blur");
+    ``(0, 0)`` (default) is the protocol's input exactly.
+    """
+
+    factor: int = 4
+    lr_blur: tuple = (0.0, 0.0)
+
+
+def bicubic_down_up(image_u8, factor=4, lr_sigma=0.0):
+    """``uint8 [H, W, 3]`` -> shrunk ``factor`` times and enlarged back with PIL bicubic
+    (uint8), optionally blurred in between (``lr_sigma`` in low-resolution pixels)."""
+    from PIL import Image
+
+    h, w = image_u8.shape[:2]
+    small = Image.fromarray(image_u8).resize((max(w // factor, 1), max(h // factor, 1)), Image.BICUBIC)
+    if lr_sigma > 0:
+        from scipy.ndimage import gaussian_filter
+
+        blurred = gaussian_filter(np.asarray(small, np.float32), (lr_sigma, lr_sigma, 0), mode="reflect")
+        small = Image.fromarray(np.uint8(np.clip(np.round(blurred), 0, 255)))
+    return np.asarray(small.resize((w, h), Image.BICUBIC))
+
+
+def _bicubic_down_up(image, seed, params):
+    def run(img, sigma):
+        u8 = np.uint8(np.clip(np.round(img * 255.0), 0, 255))
+        return np.float32(bicubic_down_up(u8, params.factor, float(sigma))) / 255.0
+
+    low, high = params.lr_blur
+    sigma = _uniform(seed, 1, (float(low), float(high))) if high > 0 else tf.constant(0.0)
+    out = tf.numpy_function(run, [image, sigma], tf.float32, stateful=False)
+    out.set_shape(image.shape)
+    return tf.reshape(out, tf.shape(image))
+
+
 def degrade(image, seed, params=None, position=None):
     """The phone-like version of ``image`` ([H, W, 3] float32 in [0, 1]).
 
-    ``params``: a :class:`CameraPipeline` (default) or a :class:`PhoneDegradation`.
+    ``params``: a :class:`CameraPipeline` (default), a :class:`PhoneDegradation` or
+    :class:`BicubicDownUp` (Track A pairs).
     ``position``: ``(y0, x0, full_h, full_w)`` of a crop inside its photo, so
     that vignetting follows the whole photo; ``None`` treats the image as whole.
     """
@@ -101,6 +144,8 @@ def degrade(image, seed, params=None, position=None):
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
     if isinstance(params, CameraPipeline):
         return _camera_pipeline(image, seed, params, position)
+    if isinstance(params, BicubicDownUp):
+        return _bicubic_down_up(image, seed, params)
     h = tf.shape(image)[0]
     w = tf.shape(image)[1]
     # 1. exposure and tone

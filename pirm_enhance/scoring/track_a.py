@@ -9,20 +9,13 @@ output and target, both are clipped to [0, 1] and compared with
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
+from pirm_enhance.data.degrade import bicubic_down_up
 from pirm_enhance.data.io import read_rgb
 from pirm_enhance.progress import Progress
 from pirm_enhance.scoring.validation import DataMissing, data_root, nonfinite_note
 
 BORDER = 16
-
-
-def bicubic_down_up(image_u8, factor=4):
-    """``uint8 [H, W, 3]`` -> the x0.25-then-back bicubic input the network sees (uint8)."""
-    h, w = image_u8.shape[:2]
-    small = Image.fromarray(image_u8).resize((w // factor, h // factor), Image.BICUBIC)
-    return np.asarray(small.resize((w, h), Image.BICUBIC))
 
 
 def track_a_images(data_dir=None):

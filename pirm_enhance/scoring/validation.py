@@ -13,7 +13,7 @@ INFINITE_POLICIES = ("exclude", "cap")
 PSNR_CAP_DB = 100.0
 
 
-from pirm_enhance.errors import DataMissing  # noqa: E402  (re-exported)
+from pirm_enhance.errors import DataMissing, UsageError  # noqa: E402  (DataMissing re-exported)
 
 
 def data_root(data_dir=None):
@@ -111,8 +111,10 @@ def nonfinite_note(count, total):
     return f"{count} of {total} output image(s) held NaN or inf, counted as 0 dB PSNR and 0 MS-SSIM"
 
 
-def evaluate(model_or_name, data_dir=None, batch_size=50, infinite="exclude", progress=True):
-    """Mean PSNR and MS-SSIM of a model on the 400 Track B validation pairs.
+def evaluate(model_or_name, data_dir=None, batch_size=50, infinite="exclude", progress=True, track="B"):
+    """Mean PSNR and MS-SSIM of a model on the 400 Track B validation pairs
+    (``track="A"``: on the DIV2K images under the Track A protocol, see
+    :mod:`pirm_enhance.scoring.track_a`).
 
     ``model_or_name``: a ``keras.Model``, a pretrained name (``"ppcn_student.paper"``),
     a ``.keras`` file, or a runner. ``data_dir`` (or ``$PIRM_DATA_DIR``) holds
@@ -122,5 +124,11 @@ def evaluate(model_or_name, data_dir=None, batch_size=50, infinite="exclude", pr
     from pirm_enhance.runners import make_runner
 
     runner = make_runner(model_or_name)
+    if track == "A":
+        from pirm_enhance.scoring.track_a import fidelity_a, track_a_images
+
+        return fidelity_a(runner, track_a_images(data_dir), progress=progress)
+    if track != "B":
+        raise UsageError(f"track {track!r}: choose A (super-resolution) or B (enhancement)")
     return fidelity(runner, track_b_pairs(data_dir), batch_size=batch_size, infinite=infinite,
                     progress=progress, label=f"evaluate {getattr(runner, 'name', '')}".strip())

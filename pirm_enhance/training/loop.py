@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from pirm_enhance.data import pairs as pair_data
+from pirm_enhance.data.degrade import BicubicDownUp
 from pirm_enhance.data.io import write_atomic, write_png
 from pirm_enhance.errors import DataMissing, ModelFileError, UsageError, first_line
 from pirm_enhance.metrics import ms_ssim, psnr
@@ -109,7 +110,9 @@ def _sample_sheet(phones, out, targets, path, rows=4):
 
 def make_optimizer(rec):
     lr = rec.get("lr", 5e-4)
-    if rec.get("lr_decay_every"):
+    if rec.get("lr_inverse_decay"):
+        lr = keras.optimizers.schedules.InverseTimeDecay(lr, 1, rec["lr_inverse_decay"])
+    elif rec.get("lr_decay_every"):
         lr = keras.optimizers.schedules.ExponentialDecay(lr, rec["lr_decay_every"], rec.get("lr_decay", 0.1),
                                                          staircase=True)
     return keras.optimizers.Adam(lr)
@@ -455,9 +458,12 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
                            validate_every=validate_every, vgg_weights=vgg_weights, progress=progress,
                            export_to=export_to, arch_kwargs=arch_kwargs, degradation=degradation)
     export_format = _export_format(export_to) if export_to else None
+    degradation = degradation or degradation_for(rec)
     strategy = strategy or tf.distribute.get_strategy()
     if batch_size % strategy.num_replicas_in_sync:
         raise UsageError(f"batch size {batch_size} is not divisible by {strategy.num_replicas_in_sync} replicas")
+    if rec.get("pairs") == "track_a" and not str(data).startswith("synthetic:"):
+        data = f"synthetic:{data}"  # Track A pairs are cut from any folder of photos
     train_items, val_items, synthetic = resolve_data(data)
     workdir = pathlib.Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -469,6 +475,7 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
         run = _resume(trainer, workdir, val_phones, val_targets)
         dataset = pair_data.pair_dataset(train_items, batch_size, seed=seed, start=run.start * batch_size,
                                          patch_size=patch_size, synthetic=synthetic,
+                                         augment=bool(rec.get("augment", True)),
                                          **({} if degradation is None else {"degradation": degradation}))
         batches = iter(strategy.experimental_distribute_dataset(dataset))
         with _remapper_off(remapper_fails(trainer)):
@@ -482,6 +489,18 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
             result["export"] = export(trainer.generator, export_to, format=export_format,
                                       allow_rule_violations=True)
         return result
+
+
+def degradation_for(rec):
+    """The degradation that makes a recipe's ``synthetic:`` pairs: ``pairs: "track_a"``
+    gives Track A's bicubic x4 down/up input (with ``lr_blur``, KAIST's blurred
+    low-resolution variant); otherwise ``None`` (the default camera pipeline)."""
+    kind = rec.get("pairs") or "enhancement"
+    if kind == "track_a":
+        return BicubicDownUp(factor=int(rec.get("sr_factor", 4)), lr_blur=tuple(rec.get("lr_blur") or (0.0, 0.0)))
+    if kind != "enhancement":
+        raise UsageError(f"pairs {kind!r}: choose enhancement (phone-like photos) or track_a (bicubic x4 down/up)")
+    return None
 
 
 def run_routine(rec, data, **kwargs):

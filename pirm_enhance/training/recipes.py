@@ -3,8 +3,11 @@
 Keys: ``arch`` (and ``arch_config``, constructor arguments); loss weights
 (:data:`LOSS_KEYS`; absent = 0) and their options (:data:`OPTION_KEYS`);
 optimisation (``lr``, ``lr_decay``, ``lr_decay_every``, ``batch_size``,
-``patch_size``, ``steps``); ``teacher`` for distillation; ``init``, a generator
-to start from (a second training phase); ``source``.
+``patch_size``, ``steps``, ``lr_inverse_decay``: Keras's legacy ``lr / (1 + d step)``);
+``teacher`` for distillation; ``init``, a generator to start from (a second
+training phase); ``pairs`` (``enhancement``, the default: phone-like photos, or
+``track_a``: bicubic x4 down/up, with ``lr_blur`` and ``sr_factor``); ``augment``
+(random flips and rotations, default true); ``routine``, a training procedure of its own (``pirm_enhance.training.<routine>.run``); ``source``.
 Override any key with ``recipe(name, key=value)``.
 
 Loss terms (the trainer's ``generator_terms``): ``content`` (VGG-19 feature MSE on
@@ -116,6 +119,31 @@ RECIPES = {
                            "(beta1 0.9), batch 8, lr 1e-4 halved at 60% (1.2e6); weights MSE 1, VGG relu5_4 "
                            "1e-4 from the FEQE code defaults (github.com/thangvubk/FEQE 8283bb2 train.py: "
                            "alpha_mse 1, alpha_vgg 1e-4, CONTENT_LAYER relu5_4)"},
+    # ---- Track A (x4 super-resolution, report section 5): pairs "track_a" = the photo and its PIL bicubic
+    # x4 down/up version (the organisers' protocol), cut from any folder of photos (synthetic:DIR or DIR)
+    "feqe": {"arch": "feqe", "pairs": "track_a", "mse": 1.0, "content": 1e-4, "content_layers": ("relu5_4",),
+             "lr": 1e-4, "lr_decay": 0.5, "lr_decay_every": 120000, "batch_size": 8, "patch_size": 196,
+             "steps": 200000,
+             "source": "TEAM ALEX track A (report 5.1): MSE + VGG losses, 196 px patches, 2e5 iterations, Adam "
+                       "(beta1 0.9), batch 8, lr 1e-4 halved at 60% (1.2e5), flips and rotations; weights MSE 1, "
+                       "VGG relu5_4 1e-4 from the FEQE code defaults (github.com/thangvubk/FEQE 8283bb2 "
+                       "train.py). Offline (no VGG-19 weights): --set content=0 leaves MSE alone"},
+    "kaist_sr": {"arch": "kaist_sr", "pairs": "track_a", "lr_blur": (0.0, 0.5), "l1": 1.0,
+                 "lr": 1e-4, "batch_size": 4, "patch_size": 128, "steps": 200000,
+                 "source": "KAIST-VICLAB track A (report 5.2): L1 loss only, 128 px patches, batch 4, lr 1e-4, "
+                           "flips and rotations, a small Gaussian blur on the downscaled low-resolution patches. "
+                           "Chosen: blur sigma U(0, 0.5) low-resolution pixels (\"small\" is all the report "
+                           "says), 2e5 steps (2000 epochs of an undisclosed iteration count); their target "
+                           "sharpening is not reproduced (no amount given)"},
+    "mtphoenix_sr": {"arch": "mtphoenix_sr", "pairs": "track_a", "augment": False, "l1": 1.0, "lr": 5e-4, "lr_inverse_decay": 5e-5,
+                     "batch_size": 4, "patch_size": 500, "steps": 100000,
+                     "source": "Mt.Phoenix track A (report 5.3): L1 loss, 500 px patches, Adam lr 5e-4 with a decay "
+                               "of 5e-5 (Keras's lr / (1 + 5e-5 step)), no augmentation. Chosen: batch 4, 1e5 steps (not given)"},
+    "ppcn_sr": {"arch": "ppcn_sr", "pairs": "track_a", "l1": 1.0, "ssim": 1.0, "lr": 5e-4, "lr_decay": 0.2,
+                "lr_decay_every": 100000, "batch_size": 16, "patch_size": 384, "steps": 300000,
+                "source": "Rainbow track A (report 5.8): L1 + SSIM losses, 384 px patches with flips and rotations, "
+                          "lr 5e-4 divided by 5 every 1000 epochs. Chosen: weights 1 and 1 (1 - SSIM), batch 16, "
+                          "1e5 steps per 1000 epochs, 3e5 steps"},
     "default": {"arch": "rsgunet", "arch_config": {"width": 12, "residual": True},
                 "l1": 10.0, "chroma": 20.0, "color": 0.002, "tv": 10.0,
                 "lr": 1e-3, "lr_decay": 0.5, "lr_decay_every": 2000, "batch_size": 12, "patch_size": 128,
@@ -129,7 +157,7 @@ LOSS_KEYS = ("content", "texture", "color", "tv", "l1", "mse", "chroma", "ms_ssi
              "contextual", "style", "lcn", "gradient", "kd")
 # options of the loss terms, accepted as overrides by every recipe
 OPTION_KEYS = ("content_layers", "contextual_layer", "style_layers", "l1_normalisation", "l1_channel_weights",
-               "gan", "discriminator_width", "init")
+               "gan", "discriminator_width", "init", "augment", "pairs", "lr_blur", "sr_factor", "lr_inverse_decay")
 VGG_TERMS = ("content", "contextual", "style")  # the terms that read VGG-19 features
 DEFAULT_CONTENT_LAYERS = ("relu5_4",)  # DPED's content layer
 DEFAULT_CONTEXTUAL_LAYER = "conv4_2"  # PPCN's contextual layer
