@@ -13,12 +13,21 @@ from pirm_enhance.losses.menet import gradient_loss, lcn_loss, local_contrast_no
 from pirm_enhance.losses.snpr import (SNPRDiscriminator, gan_discriminator_loss, gan_generator_loss,
                                       snpr_adversarial_loss, snpr_discriminator_loss)
 from pirm_enhance.losses.kd import kd_loss
+from pirm_enhance.losses.mdie import (adversarial_discriminator_loss, adversarial_generator_loss, cycle_loss,
+                                      domain_classification_loss, intrinsic_prior_loss,
+                                      intrinsic_reconstruction_loss, mdie_discriminator_objective,
+                                      mdie_generator_objective, mdie_reconstruction_loss,
+                                      product_reconstruction_loss, pseudo_intrinsics)
 from pirm_enhance.losses.pixel import chroma_loss, color_loss, gaussian_kernel_21, l1_loss, mse_loss, tv_loss
 from pirm_enhance.losses.ssim import ms_ssim_loss, ms_ssim_tf, ssim_loss
 from pirm_enhance.losses.texture import Discriminator, discriminator_loss, texture_loss, to_gray
 from pirm_enhance.losses.vgg import VGG19Features, content_loss
 
-__all__ = ["Discriminator", "RelativisticDiscriminator", "SNPRDiscriminator", "VGG19Features", "boe_sbg_loss",
+__all__ = ["Discriminator", "RelativisticDiscriminator", "SNPRDiscriminator", "VGG19Features",
+           "adversarial_discriminator_loss", "adversarial_generator_loss", "cycle_loss",
+           "domain_classification_loss", "intrinsic_prior_loss", "intrinsic_reconstruction_loss",
+           "mdie_discriminator_objective", "mdie_generator_objective", "mdie_reconstruction_loss",
+           "product_reconstruction_loss", "pseudo_intrinsics", "boe_sbg_loss",
            "chroma_loss", "color_loss", "content_loss", "contextual_loss", "discriminator_loss",
            "gan_discriminator_loss", "gan_generator_loss", "gaussian_kernel_21", "geometry_losses",
            "gradient_loss", "gram_matrix", "kaist_discriminator_loss", "kaist_generator_losses", "kd_loss",
