@@ -166,3 +166,32 @@ def test_trained_reconstruction_beats_bicubic_on_div2k(arch):
     assert got["count"] == 5
     assert got["psnr"] == pytest.approx(card["metrics"]["track_a_div2k_5"]["psnr"], abs=0.005)
     assert got["psnr"] > card["metrics"]["track_a_div2k_5"]["reference"]["bicubic"]["psnr"] + 0.05
+
+
+def test_track_a_notebook_runs_with_tiny_settings(tmp_path, rng):
+    if not os.environ.get("PIRM_DATA_DIR"):
+        pytest.skip("PIRM_DATA_DIR is unset")
+    pytest.importorskip("matplotlib")
+    import subprocess
+    import sys
+
+    from PIL import Image
+    from test_field import field_notebook_script
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray(_photo(rng, 72, 96)).save(photos / f"{i}.png")
+    png = tmp_path / "track_a.png"
+    script = tmp_path / "track_a.py"
+    script.write_text(field_notebook_script(ROOT / "notebooks" / "track_a.ipynb", {
+        "SIZE": (64, 96), "ROUNDS": 1, "MODELS": ["srcnn", "feqe"], "IMAGES": 1,
+        "CHECKPOINTS": ["srcnn.pirm_div2k"], "TRAIN_STEPS": 2, "PATCH": 32, "PHOTOS": str(photos),
+        "PNG": str(png)}))
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    assert "bicubic" in run.stdout and "Track A leaderboard" in run.stdout and "TEAM ALEX" in run.stdout
+    assert "FEQE trained here (2 steps)" in run.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
