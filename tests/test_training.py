@@ -36,7 +36,7 @@ def test_recipes_are_complete():
     assert {"dped", "eds", "rsgunet", "rsgunet_code", "ppcn_teacher", "ppcn_student"} <= set(list_recipes())
     for name in list_recipes():
         r = recipe(name)
-        assert r["arch"] in pe.list_models() and r["source"] and r["lr"] > 0
+        assert (r.get("routine") or r["arch"] in pe.list_models()) and r["source"] and r["lr"] > 0
     assert recipe("ppcn_student")["kd"] == 75 and recipe("ppcn_student")["teacher"]
     assert recipe("rsgunet_code")["texture"] == 17.5 and recipe("rsgunet")["texture"] == 10
     with pytest.raises(KeyError, match="dped"):

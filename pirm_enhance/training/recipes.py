@@ -38,6 +38,18 @@ RECIPES = {
                             "TV, texture discriminator, VGG-19 content); 30k iterations, batch 50, Adam 5e-4 halved "
                             "every 10k. Chosen: DPED code weights (VGG relu5_4 10, texture 1, colour 0.5, TV 2000), "
                             "patch 100 (DPED's)"},
+    "mpse_style": {"routine": "mpse_style", "views": 4, "candidates": 60, "positives": 10, "margin": 0.2,
+                   "embedding": 128, "triplet_reduction": "mean", "lr": 1e-3, "batch_size": 16, "steps": 2000,
+                   "source": "MPSE phase 2 reference recommendation network (thesis 'DPED+, MPSE and MDIE', 3.1.2): "
+                             "one FC layer after frozen VGG-16 FC8, only it trained, triplet objective, 60 "
+                             "candidates by FC8 distance, 10 positives and 50 negatives. Chosen (the thesis's 4000 "
+                             "labelled night photos are not available; training/mpse_style.py): synthetic triplets "
+                             "(anchor = a phone view of a photo; positives = its clean views, then the nearest "
+                             "clean candidates; negatives = the other candidates), 4 clean + 4 phone views per "
+                             "photo, 128-d unit-length output, squared distances averaged (not summed) over "
+                             "positives and negatives, margin 0.2, Adam 1e-3, batch 16 anchors, 2000 steps. The "
+                             "enhancement-factor head is not trained here: the thesis learns it per image "
+                             "(mpse.semantic_style_enhance)"},
     "eds": {**_DPED_CODE, "arch": "eds", "steps": 40000,
             "source": "EdS (PIRM 2018): DPED code defaults, 40k iterations, batch 50"},
     "rsgunet": {"arch": "rsgunet", "l1": 0.05, "ms_ssim": 500.0, "content": 0.001,
