@@ -150,7 +150,7 @@ def _intrinsic_net(x, prefix, out_channels, width, levels, make):
                  lambda n: keras.layers.BatchNormalization(momentum=_BN_MOMENTUM, name=n))(x)
         return make(f"{prefix}_{kind}_relu{index}", lambda n: keras.layers.ReLU(name=n))(x)
 
-    skips = []
+    image, skips = x, []
     for k in range(levels):
         x = bn_relu(conv(f"{prefix}_enc_conv{k + 1}", width * 2 ** k, strides=2)(x), k + 1, "enc")
         skips.append(x)
@@ -159,6 +159,7 @@ def _intrinsic_net(x, prefix, out_channels, width, levels, make):
             x = make(f"{prefix}_skip{j}", lambda n: keras.layers.Concatenate(name=n))([x, skips[k]])
         x = bn_relu(conv(f"{prefix}_dec_conv{j + 1}", width * 2 ** k)(x), j + 1, "dec")
         x = make(f"{prefix}_shuffle{j + 1}", lambda n: Subpixel(2, name=n))(x)
+    x = make(f"{prefix}_skip_input", lambda n: keras.layers.Concatenate(name=n))([x, image])
     x = make(f"{prefix}_out", lambda n: keras.layers.Conv2D(out_channels, 3, padding="same", name=n))(x)
     return make(f"{prefix}_sigmoid", lambda n: keras.layers.Activation("sigmoid", name=n))(x)
 

@@ -156,7 +156,7 @@ class _Problem:
 
 
 def semantic_style_enhance(content, style, *, segmentation=None, style_segmentation=None, n_regions=5, seed=0,
-                           steps=300, lr=0.01, factor_lr=1e-3, content_weight=1.0, style_weight=100.0,
+                           steps=500, lr=0.005, factor_lr=1e-3, content_weight=1.0, style_weight=100.0,
                            photorealism_weight=1e4, content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS,
                            vgg=None, vgg_weights="imagenet", matting_eps=1e-7, progress=True, return_info=False):
     """MPSE phase 2 (thesis 3.1.2): ``content`` (the phase-1 image ``I``, ``[H, W, 3]`` uint8 or

@@ -156,6 +156,29 @@ RECIPES = {
                 "source": "Rainbow track A (report 5.8): L1 + SSIM losses, 384 px patches with flips and rotations, "
                           "lr 5e-4 divided by 5 every 1000 epochs. Chosen: weights 1 and 1 (1 - SSIM), batch 16, "
                           "1e5 steps per 1000 epochs, 3e5 steps"},
+    "mdie_intrinsic": {"arch": "mdie", "routine": "mdie_intrinsic", "intrinsic_rec": 1.0, "albedo_prior": 1.0,
+                       "shading_prior": 1.0, "lr": 1e-3, "batch_size": 8, "patch_size": 64, "steps": 5000,
+                       "source": "MDIE intrinsic networks (thesis 'DPED+, MPSE and MDIE', 3.2.1, 5.2): F and F' "
+                                 "trained self-supervised with the reconstruction ||I - F'(F(I))||^2 through F' "
+                                 "(not the product A.S, which A = I, S = 1 solves trivially); the thesis pre-trains "
+                                 "on MPI Sintel albedo/shading (not available). Chosen (training/mdie_intrinsic.py): "
+                                 "pseudo ground truth S* = max over colours, A* = I / S* (losses.mdie."
+                                 "pseudo_intrinsics) with weights 1 and 1 beside the reconstruction's 1, clean crops "
+                                 "and their one-attribute degradations (data.domains) in every batch, Adam 1e-3, "
+                                 "batch 8 photos (16 images), patch 64, 5000 steps"},
+    "mdie": {"arch": "mdie", "routine": "mdie", "init": "runs/mdie_intrinsic/generator.keras", "adversarial": 1.0,
+             "domain_cls": 1.0, "cycle": 10.0, "rec_lq": 1.0, "rec_hq": 1.0, "paired": 10.0,
+             "discriminator_width": 32, "lr": 1e-4, "batch_size": 8, "patch_size": 64, "steps": 10000,
+             "source": "MDIE (thesis 'DPED+, MPSE and MDIE', 3.2.2-3.2.3, 5.2): F, StarGAN-style G with label + "
+                       "mask vector over the colour/noise/texture datasets, F', trained together from the "
+                       "pre-trained intrinsic pair (init: mdie_intrinsic's generator.keras); L_D = -L_adv + "
+                       "lambda_cls L_cls^r, L_G = L_adv + lambda_cls L_cls^f + lambda_cyc L_cyc, lambda_cls 1, "
+                       "lambda_cyc 10, + alpha |I_LQ - F'(F(I_LQ))| + beta ||I_HQ - F'(F(I_HQ))||^2. Chosen "
+                       "(training/mdie.py): alpha = beta = 1, non-saturating G term, attribute datasets made from "
+                       "good photos (data.domains), one attribute per step in turn, targets = the flipped quality, "
+                       "D on the intrinsics (width 32), simultaneous D/G updates, Adam 1e-4 beta1 0.5 (StarGAN's), "
+                       "batch 8 pairs, patch 64, 10k steps; not in the thesis: paired 10 x |F'(G(F(I_LQ), HQ)) - "
+                       "I_HQ| (the degraded image's original is known; --set paired=0 for the thesis's objective)"},
     "default": {"arch": "rsgunet", "arch_config": {"width": 12, "residual": True},
                 "l1": 10.0, "chroma": 20.0, "color": 0.002, "tv": 10.0,
                 "lr": 1e-3, "lr_decay": 0.5, "lr_decay_every": 2000, "batch_size": 12, "patch_size": 128,
