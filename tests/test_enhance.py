@@ -23,7 +23,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def test_tiled_equals_whole_image(arch):
     """2 x 2 tiles of 512 with 64 px overlaps (600x900: inner edges both ways, last tiles longer than
     512 and not a multiple of 32, as at 720p, which adds nothing but time)."""
-
     model = load_official_or_random(arch)  # image statistics matter
     image = synthetic_photo(600, 900, seed=11)
     whole = np.asarray(model(image[None]))[0]
