@@ -241,6 +241,7 @@ def test_semantic_style_enhance_lowers_its_objective():
     content[:12] *= 0.4
     style = np.clip(content[::-1] * 1.3 + 0.1 * rng.random(content.shape), 0, 1).astype(np.float32)
     masks = np.stack([np.arange(32)[:, None].repeat(32, 1) < 12, np.arange(32)[:, None].repeat(32, 1) >= 12])
+    keras.utils.set_random_seed(0)
     vgg = VGG19Features(["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1", "relu5_3"],
                         weights="random:he_normal")
     out, info = semantic_style_enhance(content, style, segmentation=masks, style_segmentation=masks[:, ::-1],
@@ -261,6 +262,7 @@ def test_semantic_style_enhance_lowers_its_objective():
 
 @pytest.fixture(scope="module")
 def vgg16():
+    keras.utils.set_random_seed(0)
     return vgg16_fc8(None)
 
 

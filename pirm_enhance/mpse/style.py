@@ -27,10 +27,11 @@ choices are taken where they exist):
   ``relu1_1, relu2_1, relu3_1, relu4_1, relu5_1`` (Luan's);
 * weights ``Gamma = 100`` and ``lambda = 1e4`` (Luan's, whose loss this is);
   not tuned here (no ImageNet VGG-19 offline on the build machine);
-* optimiser: Adam on the image in [0, 1] (lr 0.01, clipped to [0, 1] after
-  each step) and Adam on the factor head (lr 1e-3): the thesis says
-  "stochastic gradient descent", whose step would follow the style loss's
-  scale (orders of magnitude per layer); 300 steps;
+* optimiser: Adam on the image in [0, 1] (lr 0.005, clipped to [0, 1] after
+  each step; with 0.01 the stiff Matting term kept the objective from falling
+  on a real photo pair) and Adam on the factor head (lr 1e-3): the thesis
+  says "stochastic gradient descent", whose step would follow the style
+  loss's scale (orders of magnitude per layer); 500 steps;
 * ``n_regions`` 5 (the thesis's five classes: sky, building, river, road,
   vehicle); Matting Laplacian ``eps`` 1e-7, 3x3 windows (Levin et al.'s).
 
