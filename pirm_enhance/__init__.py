@@ -45,7 +45,8 @@ _PUBLIC = {
     "score": "pirm_enhance.leaderboard",
 }
 _SUBPACKAGES = ("archs", "checkpoints", "colour", "data", "errors", "exporters", "formats", "layers", "leaderboard",
-                "losses", "metrics", "pretrained", "registry", "runners", "scoring", "training", "zoo")
+                "losses", "metrics", "mpse", "postprocess", "pretrained", "registry", "runners", "scoring", "segment",
+                "training", "zoo")
 
 __all__ = sorted(_PUBLIC)
 
