@@ -1,0 +1,150 @@
+"""Recipe ``mdie``: train the whole MDIE pipeline, decompose -> multi-domain GAN -> recompose
+(thesis "DPED+, MPSE and MDIE", sections 3.2.2, 3.2.3 and 5.2; networks in
+:mod:`pirm_enhance.archs.mdie`, losses in :mod:`pirm_enhance.losses.mdie`).
+
+Starts from the recipe's ``init``, the ``generator.keras`` of a
+``mdie_intrinsic`` run (the thesis's pre-trained intrinsic networks; ``init``
+empty: a new model), and trains F, G and F' together ("in a combined
+fashion", 5.2) against a discriminator D with an auxiliary classifier.
+
+Data: the three attribute datasets of :mod:`pirm_enhance.data.domains`, made
+from the training photos: each step draws one attribute (colour, noise,
+texture in turn: "for one time we only train the network with a specific
+enhancement factor with a mask vector") and ``batch_size`` crops, each as a
+low-quality (label 0) and a high-quality (label 1) image: ``x``, ``2 x
+batch_size`` real images with their labels ``c'`` (:func:`batch_labels`: the
+attribute's label, the other labels 0, the mask one-hot). Each is translated to
+the other quality, ``c = 1 - c'`` on the same attribute (StarGAN draws target
+labels at random; with one binary label per dataset the flip is the only
+change).
+
+One step, on intrinsics ``X = F(x)`` (training mode), ``Y = G(X, c)``:
+
+* D: ``L_D = -L_adv + domain_cls x L_cls^r`` (D_src on X real, on Y fake; D_cls on X
+  with ``c'``);
+* F, G, F': ``L_G = adversarial x L_adv + domain_cls x L_cls^f(Y, c) + cycle x
+  ||X - G(Y, c')||_1`` (thesis 3.2.2; lambda_cls = 1, lambda_cyc = 10) ``+
+  rec_lq x mean|x_LQ - F'(X_LQ)| + rec_hq x mean((x_HQ - F'(X_HQ))^2)`` (the
+  MDIE reconstruction, 3.2.3; alpha and beta not given: 1 and 1 chosen) ``+
+  paired x mean|F'(G(X_LQ, c_HQ)) - x_HQ|``.
+
+``paired`` is not in the thesis, whose datasets are unpaired: here the
+low-quality image is made from the high-quality one, so the pair is known; the
+term is what lets a few CPU minutes of training beat doing nothing
+(``--set paired=0`` gives the thesis's objective). D and the generator side are
+updated from the same forward pass (simultaneous updates, one D step per G
+step; StarGAN alternates, with five D steps per G step for its WGAN-GP loss).
+Adam with ``lr`` and ``beta1`` 0.5 (StarGAN's).
+
+Validation (16 held-out crops degraded in all three attributes,
+:func:`pirm_enhance.data.domains.degrade_all`, and 8 per single attribute): the
+whole ``mdie`` zoo model (target label all high quality), ``val_psnr``,
+``val_ms_ssim`` and ``val_input_psnr`` (doing nothing) on the three-attribute
+pairs, ``val_psnr_<attribute>`` and ``val_input_psnr_<attribute>`` on the
+single-attribute ones. Workdir as in :mod:`pirm_enhance.training.mdie_intrinsic`
+(samples: low quality | MDIE | high quality), plus the discriminator in the
+checkpoints. ``degradation`` is not used; ``strategy``: one device only.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pirm_enhance.archs.mdie import ATTRIBUTES, N_ATTRIBUTES, MDIEDiscriminator
+from pirm_enhance.data.domains import domain_dataset
+from pirm_enhance.losses.mdie import (adversarial_generator_loss, cycle_loss, domain_classification_loss,
+                                      mdie_discriminator_objective, mdie_reconstruction_loss)
+from pirm_enhance.metrics import ms_ssim
+from pirm_enhance.training.loop import _sample_sheet
+from pirm_enhance.training.mdie_intrinsic import (RoutineRun, build_model, check_settings, good_photos, make_adam,
+                                                  mean_psnr, validation_batch)
+
+WEIGHTS = ("adversarial", "domain_cls", "cycle", "rec_lq", "rec_hq", "paired")
+
+
+def batch_labels(attribute, quality, n=N_ATTRIBUTES):
+    """Labels ``c~ = [c, m]`` ``[B, 2n]`` of a batch of dataset ``attribute`` (scalar int) with
+    per-image ``quality`` ``[B]`` (0 low, 1 high): the tensor form of
+    :func:`pirm_enhance.archs.mdie.domain_label`."""
+    onehot = tf.one_hot(tf.cast(attribute, tf.int32), n)[None, :]
+    quality = tf.cast(quality, tf.float32)[:, None]
+    return tf.concat([onehot * quality, onehot * tf.ones_like(quality)], axis=-1)
+
+
+def _predict(model, images):
+    return np.concatenate([np.asarray(model(images[i:i + 8], training=False)) for i in range(0, len(images), 8)])
+
+
+def run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy, checkpoint_every, validate_every,
+        vgg_weights, progress, export_to, arch_kwargs, degradation):
+    """The routine contract of :func:`pirm_enhance.training.loop.run_routine`; see the module docstring."""
+    del vgg_weights, degradation  # not used (module docstring)
+    train_photos, val_photos, synthetic = good_photos(data)
+    keras.utils.set_random_seed(seed)
+    model = build_model(rec, arch_kwargs)
+    check_settings(model, patch_size, strategy, batch_size)
+    nets = model.networks()
+    decompose, generator, compose = nets["decompose"], nets["generator"], nets["compose"]
+    discriminator = MDIEDiscriminator(width=int(rec.get("discriminator_width", 32)))
+    g_vars = decompose.trainable_variables + generator.trainable_variables + compose.trainable_variables
+    d_vars = discriminator.trainable_variables
+    g_opt, d_opt = make_adam(rec, beta_1=0.5), make_adam(rec, beta_1=0.5)
+    g_opt.build(g_vars)
+    d_opt.build(d_vars)
+    run_ = RoutineRun(workdir, model, {"discriminator": discriminator, "g_optimizer": g_opt,
+                                       "d_optimizer": d_opt}, steps, progress)
+    w = {k: float(rec.get(k, 0.0)) for k in WEIGHTS}
+
+    @tf.function
+    def update(low, high, attribute):
+        b = tf.shape(low)[0]
+        x = tf.concat([low, high], axis=0)
+        quality = tf.concat([tf.zeros([b]), tf.ones([b])], axis=0)
+        original = batch_labels(attribute[0], quality)
+        target = batch_labels(attribute[0], 1.0 - quality)
+        with tf.GradientTape(persistent=True) as tape:
+            intrinsics = decompose(x, training=True)
+            fake = generator([intrinsics, target], training=True)
+            cycled = generator([fake, original], training=True)
+            real_src, real_cls = discriminator(intrinsics, training=True)
+            fake_src_d, _ = discriminator(tf.stop_gradient(fake), training=True)
+            fake_src, fake_cls = discriminator(fake, training=True)
+            d_loss = mdie_discriminator_objective(real_src, fake_src_d, real_cls, original, w["domain_cls"])
+            recon = compose(intrinsics, training=True)
+            enhanced = compose(fake[:b], training=True)
+            terms = {"adversarial": adversarial_generator_loss(fake_src),
+                     "domain_cls": domain_classification_loss(fake_cls, target),
+                     "cycle": cycle_loss(intrinsics, cycled),
+                     "reconstruction": mdie_reconstruction_loss(low, recon[:b], high, recon[b:],
+                                                                w["rec_lq"], w["rec_hq"]),
+                     "paired": tf.reduce_mean(tf.abs(enhanced - high))}
+            g_loss = (w["adversarial"] * terms["adversarial"] + w["domain_cls"] * terms["domain_cls"]
+                      + w["cycle"] * terms["cycle"] + terms["reconstruction"] + w["paired"] * terms["paired"])
+        d_opt.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        g_opt.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        del tape
+        return {"loss": g_loss, **terms, "discriminator": d_loss}
+
+    lows, highs = validation_batch(val_photos, "all", patch_size)
+    # a batch-1 "cycle" stream: example k is degraded in attribute k mod 3
+    single_low, single_high = validation_batch(val_photos, "cycle", patch_size, seed=4321, count=8 * N_ATTRIBUTES)
+    single = {name: (single_low[a::N_ATTRIBUTES], single_high[a::N_ATTRIBUTES]) for a, name in enumerate(ATTRIBUTES)}
+
+    def validate(step, logs):
+        out = _predict(model, lows)
+        metrics = {"val_psnr": mean_psnr(out, highs), "val_input_psnr": mean_psnr(lows, highs),
+                   "val_ms_ssim": float(np.nanmean([ms_ssim(t[None] * 255.0, np.clip(o, 0, 1)[None] * 255.0)
+                                                    for o, t in zip(out, highs)]))}
+        for name, (low, high) in single.items():
+            metrics[f"val_psnr_{name}"] = mean_psnr(_predict(model, low), high)
+            metrics[f"val_input_psnr_{name}"] = mean_psnr(low, high)
+        _sample_sheet(lows, out, highs, run_.workdir / "samples" / f"step_{step:07d}.png")
+        run_.record(step, logs, metrics)
+
+    batches = iter(domain_dataset(train_photos, batch_size, seed=seed, start=run_.start * batch_size,
+                                  patch_size=patch_size))
+    step = run_.loop(update, batches, validate, checkpoint_every, validate_every,
+                     ["loss", *WEIGHTS[:3], "reconstruction", "paired", "discriminator"])
+    result = run_.finish(step, rec, len(train_photos), len(val_photos), synthetic, export_to)
+    result["discriminator"] = discriminator
+    return result
