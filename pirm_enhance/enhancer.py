@@ -28,6 +28,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 class Enhancer:
     """A loaded model ready for photos: ``Enhancer("default")(rgb) -> rgb``."""
 
+    post = None  # the post-processing function (set by __init__ from its ``post`` name)
+
     def __init__(self, model="default", tile=512, overlap=64, stats_pixels=500_000, whole_pixels=2_000_000,
                  post=None):
         """``stats_pixels``: resolution of the statistics pass for photos over 1280x736. ``post``:
