@@ -136,6 +136,7 @@ class RoutineRun:
         self.best = max(self.history, key=lambda h: h["val_psnr"], default=None) \
             if self.best_path.exists() else None
         self.started = time.perf_counter()
+        self.train_logs = []  # every step's losses of this call (the history keeps validations only)
 
     @property
     def best_path(self):
@@ -162,6 +163,7 @@ class RoutineRun:
                 step += 1
                 self.step_counter.assign(step)
                 bar.update(step, values=list(logs.items()))
+                self.train_logs.append({"step": step, **logs})
                 if step % validate_every == 0 or step == self.steps:
                     validate(step, logs)
                 if step % checkpoint_every == 0 or step == self.steps:
@@ -178,7 +180,7 @@ class RoutineRun:
                                                "path": str(self.best_path)}
         result = {"generator": self.model, "generator_path": str(path), "history": self.history,
                   "workdir": str(self.workdir), "step": step, "best": best, "recipe": rec,
-                  "train_items": n_train, "val_items": n_val, "synthetic": synthetic}
+                  "train_items": n_train, "val_items": n_val, "synthetic": synthetic, "train_logs": self.train_logs}
         if export_to:
             from pirm_enhance.exporters import export
 
