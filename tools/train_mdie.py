@@ -153,7 +153,7 @@ def main(argv=None):
     photos = photo_folder()
     held_out = held_out_photos()
     workdir = pathlib.Path(args.workdir)
-    every = lambda steps: max(1, steps // 5)  # noqa: E731
+    every = lambda steps, n=5: max(1, steps // n)  # noqa: E731
     start = time.time()
     rec1 = recipe("mdie_intrinsic", arch_config=ARCH,
                   **{k: INTRINSIC[k] for k in ("lr", "lr_decay", "lr_decay_every")})
@@ -165,7 +165,7 @@ def main(argv=None):
     rec2 = recipe("mdie", init=phase1["best"]["path"], lr=MDIE["lr"])
     phase2 = train(rec2, f"synthetic:{photos}", steps=args.mdie_steps, workdir=workdir / "full",
                    batch_size=MDIE["batch_size"], patch_size=MDIE["patch_size"], seed=SEED,
-                   checkpoint_every=every(args.mdie_steps), validate_every=every(args.mdie_steps),
+                   checkpoint_every=every(args.mdie_steps), validate_every=every(args.mdie_steps, 12),
                    vgg_weights=None, progress=True)
     wall2 = time.time() - start - wall1
 
