@@ -48,8 +48,11 @@ def measure(model_path, image_path):
 
 def runner_ram(runner, image):
     """Peak RSS growth (bytes) of ``runner`` on one ``[1, H, W, 3]`` image, after a run on a
-    32x32 crop has created whatever the runner creates lazily (sessions, interpreters)."""
-    runner(image[:, :32, :32])
+    32x32 crop has created whatever the runner creates lazily (sessions, interpreters).
+    A file with a fixed input size (TFLite ``--input-size``) takes no crop: its first run
+    at that size is the one measured, as on a phone."""
+    if getattr(runner, "fixed_shape", None) is None:
+        runner(image[:, :32, :32])
     return peak_rss_growth(runner, image)[1]
 
 

@@ -192,18 +192,88 @@ class SavedModelRunner(Runner):
         return next(iter(out.values())).numpy()
 
 
+# XNNPACK delegate flags (tflite/delegates/xnnpack/xnnpack_delegate.h): signed and unsigned
+# 8-bit inference (on by default) and the transient indirection buffer
+XNNPACK_QS8, XNNPACK_QU8, XNNPACK_TRANSIENT_INDIRECTION = 0x1, 0x2, 0x20
+# above this estimate of XNNPACK's convolution indirection buffers, run with transient ones
+INDIRECTION_LIMIT = 256 * 2 ** 20
+_CONV_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "TRANSPOSE_CONV": 1}
+
+
+class _QuietStderr:
+    """Send file descriptor 2 to /dev/null (LiteRT's plugin loader prints there)."""
+
+    def __enter__(self):
+        import sys
+
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+
+    def __exit__(self, *exc):
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+
+
+def indirection_bytes_per_pixel(path_or_content):
+    """Bytes of XNNPACK indirection buffers per input pixel of a ``.tflite`` model.
+
+    XNNPACK's convolutions (indirect GEMM) keep one pointer per output pixel and
+    kernel tap, for every convolution at once, for as long as the model is loaded:
+    ``8 * sum(out_h * out_w * kh * kw)``. A 9x9 convolution at 1280x720 alone holds
+    597 MB of pointers, which is why ``dped_resnet_12_64`` took 2.5 GB as TFLite.
+    Measured on a delegate-free interpreter (a 128x128 probe for a resizable input;
+    the static shapes of a fixed one). 0 when the model cannot be probed."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    kwargs = {"model_content": path_or_content} if isinstance(path_or_content, bytes) else \
+        {"model_path": str(path_or_content)}
+    try:
+        probe = Interpreter(**kwargs, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        detail = probe.get_input_details()[0]
+        signature = [int(v) for v in detail.get("shape_signature", detail["shape"])]
+        if -1 in signature:
+            probe.resize_tensor_input(detail["index"], [1, 128, 128, 3])
+            probe.allocate_tensors()
+            pixels = 128 * 128
+        else:
+            pixels = signature[1] * signature[2]
+        tensors = {t["index"]: t for t in probe.get_tensor_details()}
+        total = 0
+        for op in probe._get_ops_details():
+            if op["op_name"] not in _CONV_OPS:
+                continue
+            weights = tensors[op["inputs"][1]]["shape"]
+            out = tensors[op["outputs"][0]]["shape"]
+            if len(weights) == 4 and len(out) == 4:
+                total += 8 * int(out[1]) * int(out[2]) * int(weights[1]) * int(weights[2])
+        return total / pixels
+    except Exception:  # a model LiteRT cannot probe: no estimate
+        return 0.0
+
+
 class TFLiteRunner(Runner):
-    """A ``.tflite`` file run by LiteRT, its input resized to each image."""
+    """A ``.tflite`` file run by LiteRT, its input resized to each image.
+
+    Runs on the XNNPACK delegate with ``num_threads`` (default: every core).
+    ``low_memory``: ``None`` (default) switches to XNNPACK's transient indirection
+    buffers (LiteRT's CompiledModel API, built each run instead of kept) when the
+    kept ones would exceed :data:`INDIRECTION_LIMIT` at the image's size; ``True``
+    / ``False`` force one way. The transient buffers cost time (RSGUNet at 720p:
+    +35%), so small models keep the kept ones."""
 
     kind = "tflite"
 
-    def __init__(self, path, name=None, num_threads=None):
+    def __init__(self, path, name=None, num_threads=None, low_memory=None):
         from ai_edge_litert.interpreter import Interpreter
 
         self.source = str(path)
         self.name = name or pathlib.Path(path).stem
+        self.num_threads = num_threads or os.cpu_count()
+        self.low_memory = low_memory
         try:
-            self.interpreter = Interpreter(model_path=self.source, num_threads=num_threads or os.cpu_count())
+            self.interpreter = Interpreter(model_path=self.source, num_threads=self.num_threads)
         except Exception as err:
             raise SubmissionError(f"{path}: LiteRT cannot load it ({_first_line(err)})") from None
         inputs = self.interpreter.get_input_details()
@@ -212,6 +282,52 @@ class TFLiteRunner(Runner):
             raise SubmissionError(f"{path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
         self.input_detail, self.output_detail = inputs[0], outputs[0]
         self._shape = None
+        self._per_pixel = None
+        self._compiled = None  # (CompiledModel, input buffers, output buffers) while low-memory
+        self.mode = None  # "kept" or "transient": the indirection buffers of the last run
+
+    @property
+    def fixed_shape(self):
+        """``[1, H, W, 3]`` for a file exported with a fixed input size, else ``None``."""
+        signature = [int(v) for v in self.input_detail.get("shape_signature", self.input_detail["shape"])]
+        return None if -1 in signature else signature
+
+    def indirection_bytes(self, height, width):
+        """The estimate of XNNPACK's kept indirection buffers at ``height x width``."""
+        if self._per_pixel is None:
+            self._per_pixel = indirection_bytes_per_pixel(self.source)
+        return self._per_pixel * height * width
+
+    def _wants_transient(self, shape):
+        if self.low_memory is not None:
+            return bool(self.low_memory)
+        return self.indirection_bytes(shape[1], shape[2]) > INDIRECTION_LIMIT
+
+    def _compile(self, shape):
+        """A CompiledModel with transient indirection buffers at ``shape``; ``None`` where
+        this LiteRT has no such API or the model's input or output is not float32 (the
+        interpreter is used instead)."""
+        if self.input_detail["dtype"] != np.float32 or self.output_detail["dtype"] != np.float32:
+            return None
+        try:
+            from ai_edge_litert.compiled_model import CompiledModel
+            from ai_edge_litert.cpu_options import CpuOptions
+            from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+            from ai_edge_litert.options import Options
+        except ImportError:
+            return None
+        flags = XNNPACK_QS8 | XNNPACK_QU8 | XNNPACK_TRANSIENT_INDIRECTION
+        options = Options(hardware_accelerators=HardwareAccelerator.CPU,
+                          cpu_options=CpuOptions(num_threads=self.num_threads, xnnpack_flags=flags))
+        try:
+            with _QuietStderr():
+                model = CompiledModel.from_file(self.source, options=options)
+            signature = [int(v) for v in self.input_detail.get("shape_signature", self.input_detail["shape"])]
+            if -1 in signature:
+                model.resize_input_tensor(0, list(shape))
+            return model, model.create_input_buffers(0), model.create_output_buffers(0)
+        except Exception:  # a model the CompiledModel API refuses: the interpreter runs it
+            return None
 
     def _run_one(self, image):
         if self._shape != image.shape:
@@ -220,13 +336,22 @@ class TFLiteRunner(Runner):
                 raise SubmissionError(f"{self.source}: takes {signature[1]}x{signature[2]} images only (a fixed "
                                       f"input size), not {image.shape[1]}x{image.shape[2]}; export it without "
                                       "--input-size for any size")
-            self.interpreter.resize_tensor_input(self.input_detail["index"], list(image.shape))
-            try:
-                self.interpreter.allocate_tensors()
-            except Exception as err:
-                raise SubmissionError(
-                    f"{self.source}: cannot run at {image.shape[1]}x{image.shape[2]} ({_first_line(err)})") from None
+            self._compiled = self._compile(image.shape) if self._wants_transient(image.shape) else None
+            if self._compiled is None:
+                self.interpreter.resize_tensor_input(self.input_detail["index"], list(image.shape))
+                try:
+                    self.interpreter.allocate_tensors()
+                except Exception as err:
+                    raise SubmissionError(
+                        f"{self.source}: cannot run at {image.shape[1]}x{image.shape[2]} ({_first_line(err)})") from None
+            self.mode = "kept" if self._compiled is None else "transient"
             self._shape = image.shape
+        if self._compiled is not None:
+            model, inputs, outputs = self._compiled
+            inputs[0].write(np.ascontiguousarray(image, dtype=np.float32))
+            model.run_by_index(0, inputs, outputs)
+            shape = [int(v) for v in outputs[0].get_tensor_details()["shape"]]
+            return outputs[0].read(int(np.prod(shape)), np.float32).reshape(shape)
         self.interpreter.set_tensor(self.input_detail["index"], image.astype(self.input_detail["dtype"]))
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output_detail["index"])

@@ -136,3 +136,48 @@ def test_fixed_input_size_tflite_runs_at_that_size_only(tmp_path):
     with pytest.raises(SubmissionError, match="takes 40x56 images only"):
         runner(synthetic_photo(41, 56, seed=4)[None])
     assert cli.main(["--model", "srcnn.pirm", "--input-size", "720by1280", "-o", str(tmp_path / "x.tflite")]) == 2
+
+
+def _single_conv_tflite(tmp_path, kernel, input_size=None):
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, keras.layers.Conv2D(3, kernel, padding="same")(inp))
+    path = tmp_path / f"conv{kernel}_{'fixed' if input_size else 'any'}.tflite"
+    ex.export(model, path, format="tflite", input_size=input_size, allow_rule_violations=True, measure_ram=False)
+    return model, path
+
+
+def test_indirection_estimate_counts_pointers_per_output_pixel_and_tap(tmp_path):
+    from pirm_enhance.runners import TFLiteRunner, indirection_bytes_per_pixel
+
+    _, path = _single_conv_tflite(tmp_path, 9)
+    assert indirection_bytes_per_pixel(path) == 8 * 81  # one 8-byte pointer per output pixel and tap
+    assert TFLiteRunner(path).indirection_bytes(720, 1280) == 8 * 81 * 720 * 1280  # 597 MB at 720p
+    _, fixed = _single_conv_tflite(tmp_path, 3, input_size=(24, 40))
+    assert indirection_bytes_per_pixel(fixed) == 8 * 9
+    assert indirection_bytes_per_pixel(b"not a model") == 0.0
+
+
+@pytest.mark.parametrize("input_size", [None, (36, 52)])
+def test_tflite_transient_indirection_gives_the_same_output(tmp_path, monkeypatch, input_size):
+    from pirm_enhance import runners
+    from pirm_enhance.runners import TFLiteRunner
+
+    model, path = _single_conv_tflite(tmp_path, 9, input_size)
+    x = synthetic_photo(36, 52, seed=6)[None]
+    kept = TFLiteRunner(path, low_memory=False)
+    transient = TFLiteRunner(path, low_memory=True)
+    np.testing.assert_allclose(transient(x), kept(x), atol=1e-5)
+    np.testing.assert_allclose(transient(x), np.asarray(model(x)), atol=1e-4)
+    assert (kept.mode, transient.mode) == ("kept", "transient")
+    # automatic: transient only above the limit
+    auto = TFLiteRunner(path)
+    auto(x)
+    assert auto.mode == "kept"
+    monkeypatch.setattr(runners, "INDIRECTION_LIMIT", 8 * 81 * 36 * 52 - 1)
+    auto = TFLiteRunner(path)
+    np.testing.assert_allclose(auto(x), kept(x), atol=1e-5)
+    assert auto.mode == "transient"
+    if input_size is None:  # a resized input rebuilds the compiled model at the new size
+        y = synthetic_photo(20, 28, seed=7)[None]
+        np.testing.assert_allclose(auto(y), kept(y), atol=1e-5)
