@@ -37,12 +37,15 @@ RUNTIMES = {
     "pb": ("pb", "float32"),
     "saved_model": ("saved_model", "float32"),
     "tflite": ("tflite", "float32"),
+    "tflite_fixed": ("tflite", "float32"),
     "tflite_fp16": ("tflite", "float16"),
     "tflite_16x8": ("tflite", "int16x8"),
     "tflite_int8": ("tflite", "int8"),
     "onnx": ("onnx", "float32"),
 }
-DEFAULT_RUNTIMES = ("keras", "pb", "tflite")
+# exported with the timing size fixed (``--input-size``): what a phone app ships
+FIXED_SIZE_RUNTIMES = ("tflite_fixed",)
+DEFAULT_RUNTIMES = ("keras", "pb", "tflite", "tflite_fixed")
 PIXELS_12MP = 4000 * 3000
 
 
@@ -92,8 +95,9 @@ def _mean_psnr(outputs, references):
     return statistics.mean(finite) if finite else float("inf")
 
 
-def _make_variant(model, name, runtime, workdir):
-    """A runner for ``runtime`` of ``model`` (exported into ``workdir``) and its path."""
+def _make_variant(model, name, runtime, workdir, size=None):
+    """A runner for ``runtime`` of ``model`` (exported into ``workdir``; at the fixed
+    input ``size`` for :data:`FIXED_SIZE_RUNTIMES`) and its path."""
     from pirm_enhance.exporters import export
     from pirm_enhance.formats import FORMATS
     from pirm_enhance.runners import KerasRunner, make_runner
@@ -103,7 +107,7 @@ def _make_variant(model, name, runtime, workdir):
         return KerasRunner(model, name=name), None
     target = pathlib.Path(workdir) / f"{name.replace('.', '_').replace('/', '_')}_{runtime}{FORMATS[fmt].suffix}"
     export(model, target, format=fmt, quantization=quant, allow_rule_violations=True, measure_ram=False,
-           check=False)
+           check=False, input_size=size if runtime in FIXED_SIZE_RUNTIMES else None)
     return make_runner(target, name=f"{name} [{runtime}]"), target
 
 
@@ -165,10 +169,13 @@ def bench(models, runtimes=DEFAULT_RUNTIMES, height=720, width=1280, rounds=5, p
                    "gflops": flops, "path": None}
             _say(progress, f"{name} [{runtime}]: exporting and checking")
             try:
-                runner, path = _make_variant(model, str(name), runtime, workdir)
+                runner, path = _make_variant(model, str(name), runtime, workdir, (height, width))
                 row["path"] = str(path) if path else None
-                runner(x)  # builds interpreters/sessions and traces at this size
-                if images:
+                out = runner(x)  # builds interpreters/sessions and traces at this size
+                if runtime in FIXED_SIZE_RUNTIMES:  # runs at the timing size only: compared there
+                    row["psnr_vs_float"] = _psnr(np.asarray(out), np.asarray(base(x)))
+                    row["psnr"] = row["psnr_change"] = None
+                elif images:
                     outputs = [np.asarray(runner(phone)) for phone, _ in images]  # each image once
                     row["psnr_vs_float"] = _mean_psnr(outputs, float_outputs)
                     if quality_kind == "pirm_pairs":
@@ -239,8 +246,8 @@ def _photo_12mp(rows, runners, progress):
     photo = synthetic_photo(3000, 4000, seed=5)
     for row in rows:
         runner = runners.get((row["model"], row["runtime"]))
-        if runner is None or "ms" not in row:
-            continue
+        if runner is None or "ms" not in row or row["runtime"] in FIXED_SIZE_RUNTIMES:
+            continue  # a fixed-size file cannot take the tiles
         _say(progress, f"{row['model']} [{row['runtime']}]: a 12 MP photo through pe.enhance")
         enhancer = Enhancer(runner)
         enhancer(photo[:512, :512])  # warm-up at the tile size
@@ -308,4 +315,4 @@ def plot(result, path):
     return save_figure(fig, path)
 
 
-__all__ = ["DEFAULT_RUNTIMES", "RUNTIMES", "bench", "format_table", "gflops", "plot"]
+__all__ = ["DEFAULT_RUNTIMES", "FIXED_SIZE_RUNTIMES", "RUNTIMES", "bench", "format_table", "gflops", "plot"]

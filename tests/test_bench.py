@@ -18,26 +18,30 @@ def test_help_shows_an_example(capsys):
 def test_tiny_bench_table_json_and_png(tmp_path, capsys, monkeypatch):
     real = bench._make_variant
 
-    def flaky(model, name, runtime, workdir):  # a runtime that cannot take the model
+    def flaky(model, name, runtime, workdir, size=None):  # a runtime that cannot take the model
         if runtime == "onnx":
             raise RuntimeError("op not supported")
-        return real(model, name, runtime, workdir)
+        return real(model, name, runtime, workdir, size)
 
     monkeypatch.setattr(bench, "_make_variant", flaky)
     png = tmp_path / "bench.png"
-    code = cli.main(["srcnn", "--runtimes", "keras,tflite,onnx", "--size", "24x40", "--rounds", "2",
+    code = cli.main(["srcnn", "--runtimes", "keras,tflite,tflite_fixed,onnx", "--size", "24x40", "--rounds", "2",
                      "--pairs", "1", "--png", str(png), "--json"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     rows = {r["runtime"]: r for r in result["rows"]}
-    assert set(rows) == {"keras", "tflite", "onnx"}
+    assert set(rows) == {"keras", "tflite", "tflite_fixed", "onnx"}
     assert rows["onnx"]["error"].startswith("RuntimeError: op not supported")
-    for runtime in ("keras", "tflite"):
+    for runtime in ("keras", "tflite", "tflite_fixed"):
         r = rows[runtime]
         assert r["ms"] > 0 and r["vs_srcnn"] == pytest.approx(r["ms"] / result["baseline"]["ms"])
         assert r["gflops"] == pytest.approx(2 * 24 * 40 * (9 * 9 * 3 * 64 + 5 * 5 * 64 * 32 + 5 * 5 * 32 * 3) / 1e9,
                                             rel=0.02)
     assert abs(rows["tflite"]["psnr_vs_float"]) > 60  # fp32 TFLite matches the float model
+    assert rows["tflite_fixed"]["psnr_vs_float"] > 60 and rows["tflite_fixed"]["psnr_change"] is None
+    from pirm_enhance.runners import TFLiteRunner
+
+    assert TFLiteRunner(rows["tflite_fixed"]["path"]).fixed_shape == [1, 24, 40, 3]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "failed: RuntimeError" in bench.format_table(result)
 

@@ -1,8 +1,8 @@
 """pirm-bench: time zoo models in every runtime against the organisers' SRCNN, in one run.
 
 Examples:
-  pirm-bench rsgunet eds ppcn_student --runtimes keras,pb,tflite
-  pirm-bench --all-pretrained --runtimes keras,pb,saved_model,tflite,tflite_fp16,tflite_16x8,tflite_int8,onnx \\
+  pirm-bench rsgunet eds ppcn_student --runtimes keras,pb,tflite,tflite_fixed
+  pirm-bench --all-pretrained --runtimes keras,pb,saved_model,tflite,tflite_fixed,tflite_fp16,tflite_16x8,tflite_int8,onnx \\
       --rss --photo-12mp --png out/bench.png --json > out/bench.json
   pirm-bench default --rounds 3 --pairs 0          # speed only
 Every runner is timed at 1280x720 (--size) once per round, interleaved with the SRCNN
@@ -10,6 +10,8 @@ baseline graph, order rotated, median of --rounds. The PSNR change is measured a
 the Keras float model on the first --pairs PIRM validation pairs ($PIRM_DATA_DIR;
 evaluation only), or against the float output on synthetic photos without them.
 A variant that a runtime cannot take becomes a "failed:" row; the others go on.
+tflite_fixed is the float TFLite file exported at the timing size (pirm-export
+--input-size), what a phone app ships; it is compared with the float model there.
 """
 
 import json
