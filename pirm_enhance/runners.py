@@ -198,6 +198,8 @@ XNNPACK_QS8, XNNPACK_QU8, XNNPACK_TRANSIENT_INDIRECTION = 0x1, 0x2, 0x20
 # above this estimate of XNNPACK's convolution indirection buffers, run with transient ones
 INDIRECTION_LIMIT = 256 * 2 ** 20
 _CONV_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "TRANSPOSE_CONV": 1}
+# ops that make a resizable graph compute shapes while running
+RUN_TIME_SHAPE_OPS = {"SHAPE", "FLOOR_MOD"}
 
 
 class _QuietStderr:
@@ -216,15 +218,9 @@ class _QuietStderr:
         os.close(self.saved)
 
 
-def indirection_bytes_per_pixel(path_or_content):
-    """Bytes of XNNPACK indirection buffers per input pixel of a ``.tflite`` model.
-
-    XNNPACK's convolutions (indirect GEMM) keep one pointer per output pixel and
-    kernel tap, for every convolution at once, for as long as the model is loaded:
-    ``8 * sum(out_h * out_w * kh * kw)``. A 9x9 convolution at 1280x720 alone holds
-    597 MB of pointers, which is why ``dped_resnet_12_64`` took 2.5 GB as TFLite.
-    Measured on a delegate-free interpreter (a 128x128 probe for a resizable input;
-    the static shapes of a fixed one). 0 when the model cannot be probed."""
+def _probe(path_or_content):
+    """``(indirection bytes per input pixel, op names)`` of a ``.tflite`` model (see
+    :func:`indirection_bytes_per_pixel`); ``(0.0, set())`` when it cannot be probed."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     kwargs = {"model_content": path_or_content} if isinstance(path_or_content, bytes) else \
@@ -240,17 +236,30 @@ def indirection_bytes_per_pixel(path_or_content):
         else:
             pixels = signature[1] * signature[2]
         tensors = {t["index"]: t for t in probe.get_tensor_details()}
-        total = 0
+        total, names = 0, set()
         for op in probe._get_ops_details():
+            names.add(op["op_name"])
             if op["op_name"] not in _CONV_OPS:
                 continue
             weights = tensors[op["inputs"][1]]["shape"]
             out = tensors[op["outputs"][0]]["shape"]
             if len(weights) == 4 and len(out) == 4:
                 total += 8 * int(out[1]) * int(out[2]) * int(weights[1]) * int(weights[2])
-        return total / pixels
+        return total / pixels, names
     except Exception:  # a model LiteRT cannot probe: no estimate
-        return 0.0
+        return 0.0, set()
+
+
+def indirection_bytes_per_pixel(path_or_content):
+    """Bytes of XNNPACK indirection buffers per input pixel of a ``.tflite`` model.
+
+    XNNPACK's convolutions (indirect GEMM) keep one pointer per output pixel and
+    kernel tap, for every convolution at once, for as long as the model is loaded:
+    ``8 * sum(out_h * out_w * kh * kw)``. A 9x9 convolution at 1280x720 alone holds
+    597 MB of pointers, which is why ``dped_resnet_12_64`` took 2.5 GB as TFLite.
+    Measured on a delegate-free interpreter (a 128x128 probe for a resizable input;
+    the static shapes of a fixed one). 0 when the model cannot be probed."""
+    return _probe(path_or_content)[0]
 
 
 class TFLiteRunner(Runner):
@@ -261,7 +270,10 @@ class TFLiteRunner(Runner):
     buffers (LiteRT's CompiledModel API, built each run instead of kept) when the
     kept ones would exceed :data:`INDIRECTION_LIMIT` at the image's size; ``True``
     / ``False`` force one way. The transient buffers cost time (RSGUNet at 720p:
-    +35%), so small models keep the kept ones."""
+    +35%), so small models keep the kept ones. LiteRT 2.3's CompiledModel crashes
+    (a segmentation fault, not an error) on resizable graphs that compute shapes at
+    run time (SHAPE ops: RSGUNet, EdS, PPCN), so those keep the interpreter; their
+    fixed-size exports (``--input-size``) have no such ops and take the low-memory path."""
 
     kind = "tflite"
 
@@ -282,7 +294,7 @@ class TFLiteRunner(Runner):
             raise SubmissionError(f"{path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
         self.input_detail, self.output_detail = inputs[0], outputs[0]
         self._shape = None
-        self._per_pixel = None
+        self._per_pixel, self._ops = None, None
         self._compiled = None  # (CompiledModel, input buffers, output buffers) while low-memory
         self.mode = None  # "kept" or "transient": the indirection buffers of the last run
 
@@ -295,13 +307,16 @@ class TFLiteRunner(Runner):
     def indirection_bytes(self, height, width):
         """The estimate of XNNPACK's kept indirection buffers at ``height x width``."""
         if self._per_pixel is None:
-            self._per_pixel = indirection_bytes_per_pixel(self.source)
+            self._per_pixel, self._ops = _probe(self.source)
         return self._per_pixel * height * width
 
     def _wants_transient(self, shape):
-        if self.low_memory is not None:
-            return bool(self.low_memory)
-        return self.indirection_bytes(shape[1], shape[2]) > INDIRECTION_LIMIT
+        if self.low_memory is False:
+            return False
+        estimate = self.indirection_bytes(shape[1], shape[2])
+        if self.fixed_shape is None and self._ops & RUN_TIME_SHAPE_OPS:
+            return False  # the CompiledModel API would crash on it (see the class docstring)
+        return bool(self.low_memory) or estimate > INDIRECTION_LIMIT
 
     def _compile(self, shape):
         """A CompiledModel with transient indirection buffers at ``shape``; ``None`` where

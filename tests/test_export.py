@@ -181,3 +181,20 @@ def test_tflite_transient_indirection_gives_the_same_output(tmp_path, monkeypatc
     if input_size is None:  # a resized input rebuilds the compiled model at the new size
         y = synthetic_photo(20, 28, seed=7)[None]
         np.testing.assert_allclose(auto(y), kept(y), atol=1e-5)
+
+
+def test_run_time_shape_graphs_keep_the_interpreter(tmp_path):
+    """LiteRT 2.3's CompiledModel segfaults on resizable graphs with SHAPE ops: those
+    must never take the transient path; their fixed-size export does."""
+    from pirm_enhance.runners import TFLiteRunner
+
+    keras.utils.set_random_seed(8)
+    model = pe.build_model("rsgunet", width=4)
+    ex.export(model, tmp_path / "any.tflite", format="tflite", allow_rule_violations=True, measure_ram=False)
+    ex.export(model, tmp_path / "fixed.tflite", format="tflite", input_size=(32, 48), allow_rule_violations=True,
+              measure_ram=False)
+    x = synthetic_photo(32, 48, seed=9)[None]
+    resizable = TFLiteRunner(tmp_path / "any.tflite", low_memory=True)
+    fixed = TFLiteRunner(tmp_path / "fixed.tflite", low_memory=True)
+    np.testing.assert_allclose(fixed(x), resizable(x), atol=1e-5)
+    assert (resizable.mode, fixed.mode) == ("kept", "transient")
