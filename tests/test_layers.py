@@ -79,3 +79,29 @@ def test_pad_to_multiple_runs_in_tflite_with_a_resized_input(rng):
     interpreter.invoke()
     got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     np.testing.assert_allclose(got, np.asarray(model(image)), atol=1e-5)
+
+
+def test_image_wide_means_stay_exact_in_tflite_at_720p(rng):
+    """One float32 MEAN over 921,600 values is summed sequentially by LiteRT and was
+    off by ~1e-3, which the instance norm behind the contrast layer turned into errors
+    of 0.087 on PPCN at 720p; the two-step mean (:func:`layers.spatial_mean`) is exact."""
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from pirm_enhance.exporters.writers import tflite_bytes
+
+    inp = keras.Input((None, None, 3))
+    x = layers.AdjustContrast(1.2)(inp)
+    model = keras.Model(inp, layers.InstanceNorm()(x + 40.0))  # a large mean, a small variance
+    image = rng.random((1, 720, 1280, 3), dtype=np.float32)
+    interpreter = Interpreter(model_content=tflite_bytes(model))
+    interpreter.resize_tensor_input(0, image.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    mu, var = tf.nn.moments(tf.constant(image * 1.2 - 0.2 * image.mean((1, 2), keepdims=True) + 40.0, tf.float64),
+                            [1, 2], keepdims=True)
+    want = (image * 1.2 - 0.2 * image.mean((1, 2), keepdims=True, dtype=np.float64) + 40.0 - mu) / np.sqrt(var + 1e-3)
+    np.testing.assert_allclose(got, want, atol=2e-3)
+    np.testing.assert_allclose(got, np.asarray(model(image)), atol=2e-3)
