@@ -264,6 +264,26 @@ class ResidualHead(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DilatedConv2D(keras.layers.Conv2D):
+    """``Conv2D`` whose dilated convolution is one ``tf.nn.conv2d(..., dilations=...)``.
+
+    Keras 3 lowers a dilated convolution to ``tf.nn.convolution``, which wraps it in
+    SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND with paddings computed from the input
+    shape (SHAPE, FLOOR_MOD, PACK, STRIDED_SLICE): in a resizable TFLite graph these
+    stay on LiteRT's CPU kernels, split the XNNPACK delegate, and LiteRT's 16x8
+    quantizer refuses FLOOR_MOD. One dilated Conv2D converts to one CONV_2D with
+    dilation factors. Same weights and same result (to float32 rounding)."""
+
+    def convolution_op(self, inputs, kernel):
+        if self.dilation_rate == (1, 1) or self.groups != 1:
+            return super().convolution_op(inputs, kernel)
+        import tensorflow as tf
+
+        return tf.nn.conv2d(inputs, kernel, strides=self.strides, padding=self.padding.upper(),
+                            dilations=self.dilation_rate)
+
+
 def conv(filters, kernel_size, name, strides=1, dilation_rate=1, activation=None, use_bias=True,
          init="dped"):
     """A 'SAME' convolution.
@@ -280,7 +300,8 @@ def conv(filters, kernel_size, name, strides=1, dilation_rate=1, activation=None
         kernel_init, bias_init = "zeros", "zeros"
     else:
         kernel_init, bias_init = "glorot_uniform", "zeros"
-    return keras.layers.Conv2D(
+    cls = keras.layers.Conv2D if dilation_rate in (1, (1, 1)) else DilatedConv2D
+    return cls(
         filters, kernel_size, strides=strides, padding="same", dilation_rate=dilation_rate,
         activation=activation, use_bias=use_bias, name=name,
         kernel_initializer=kernel_init, bias_initializer=bias_init)

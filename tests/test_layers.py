@@ -105,3 +105,29 @@ def test_image_wide_means_stay_exact_in_tflite_at_720p(rng):
     want = (image * 1.2 - 0.2 * image.mean((1, 2), keepdims=True, dtype=np.float64) + 40.0 - mu) / np.sqrt(var + 1e-3)
     np.testing.assert_allclose(got, want, atol=2e-3)
     np.testing.assert_allclose(got, np.asarray(model(image)), atol=2e-3)
+
+
+def test_dilated_conv_is_one_tflite_conv_and_matches_keras_conv2d(rng):
+    import keras
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from pirm_enhance.exporters.writers import tflite_bytes
+
+    inp = keras.Input((None, None, 3))
+    layer = layers.conv(4, (1, 7), "dilated", dilation_rate=2)
+    model = keras.Model(inp, layer(inp))
+    assert isinstance(layer, layers.DilatedConv2D)
+    plain = keras.layers.Conv2D(4, (1, 7), padding="same", dilation_rate=2)
+    plain.build((None, None, None, 3))
+    plain.set_weights(layer.get_weights())
+    image = rng.random((1, 37, 51, 3), dtype=np.float32)
+    np.testing.assert_allclose(np.asarray(model(image)), np.asarray(plain(image)), atol=1e-6)
+    interpreter = Interpreter(model_content=tflite_bytes(model),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.resize_tensor_input(0, image.shape)
+    interpreter.allocate_tensors()
+    assert [op["op_name"] for op in interpreter._get_ops_details()] == ["CONV_2D"]  # no SPACE_TO_BATCH_ND
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, np.asarray(model(image)), atol=1e-5)
