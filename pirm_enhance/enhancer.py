@@ -30,7 +30,7 @@ class Enhancer:
 
     post = None  # the post-processing function (set by __init__ from its ``post`` name)
 
-    def __init__(self, model="default", tile=512, overlap=64, stats_pixels=500_000, whole_pixels=2_000_000,
+    def __init__(self, model="default", tile=768, overlap=64, stats_pixels=500_000, whole_pixels=2_000_000,
                  post=None):
         """``stats_pixels``: resolution of the statistics pass for photos over 1280x736. ``post``:
         ``None`` or a name in :data:`pirm_enhance.postprocess.POSTS` (``"mpse"``: MPSE phase 3,

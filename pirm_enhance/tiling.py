@@ -80,20 +80,38 @@ class FixedGlobalMean(_Fixed):
         return (input_shape[0], input_shape[-1])
 
 
+def axis_spans(n, tile, overlap):
+    """``[(start, end)]`` of the fewest tiles of at most ``tile`` pixels that cover
+    ``n`` pixels with neighbours overlapping by at least ``2 * overlap``, spread
+    evenly: the tiles are made as short as that allows (a multiple of 32), so that
+    little is computed twice. Starts are multiples of 32 (the zoo's largest stride),
+    so the last tile may be up to 31 pixels longer than the others."""
+    if n <= tile:
+        return [(0, n)]
+    a = TILE_ALIGN
+
+    def starts(count, length):
+        last = ((n - length) // a) * a
+        return sorted({((i * last) // (count - 1) // a) * a for i in range(count)})
+
+    def keeps_overlap(found, length):
+        return all(b - s <= length - 2 * overlap for s, b in zip(found, found[1:]))
+
+    count = 2
+    while True:  # the fewest tiles, then the shortest length that keeps the overlap
+        for length in range(a * math.ceil((2 * overlap + a) / a), tile + 1, a):
+            found = starts(count, length)
+            if keeps_overlap(found, length):
+                last = found[-1]
+                return [(s, n if s == last else s + length) for s in found]
+        count += 1
+
+
 def tile_spans(height, width, tile, overlap):
-    """``[(y0, y1, x0, x1)]`` of overlapping tiles covering an image; starts are
-    multiples of 32 (the zoo's largest stride), so the last tile along an axis
-    may be up to 31 pixels longer than ``tile``."""
-    step = tile - 2 * overlap
-
-    def spans(n):
-        if n <= tile:
-            return [(0, n)]
-        starts = sorted({(s // TILE_ALIGN) * TILE_ALIGN for s in range(0, n - tile, step)}
-                        | {((n - tile) // TILE_ALIGN) * TILE_ALIGN})
-        return [(s, n if s == starts[-1] else s + tile) for s in starts]
-
-    return [(y0, y1, x0, x1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
+    """``[(y0, y1, x0, x1)]`` of overlapping tiles covering an image (:func:`axis_spans`
+    along each axis)."""
+    return [(y0, y1, x0, x1) for y0, y1 in axis_spans(height, tile, overlap)
+            for x0, x1 in axis_spans(width, tile, overlap)]
 
 
 def blend_ramp(length, lo_edge, hi_edge, overlap):
@@ -139,10 +157,10 @@ def _stat_layers(model):
 class TiledModel:
     """``TiledModel(model)(image)``: enhance an ``[H, W, 3]`` float32 image in tiles."""
 
-    def __init__(self, model, tile=512, overlap=64, stats_pixels=500_000, exact_pixels=1280 * 736):
+    def __init__(self, model, tile=768, overlap=64, stats_pixels=500_000, exact_pixels=1280 * 736):
         if tile % TILE_ALIGN or overlap % TILE_ALIGN or overlap * 2 >= tile:
             raise UsageError(f"tile {tile} and overlap {overlap}: both must be multiples of {TILE_ALIGN} "
-                             "and the overlap less than half the tile (e.g. --tile 512 --overlap 64)")
+                             "and the overlap less than half the tile (e.g. --tile 768 --overlap 64)")
         self.model, self.tile, self.overlap = model, tile, overlap
         self.stats_pixels, self.exact_pixels = stats_pixels, exact_pixels
         self.stat_layers = _stat_layers(model)

@@ -21,8 +21,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 @pytest.mark.heavy
 @pytest.mark.parametrize("arch", pe.list_models())
 def test_tiled_equals_whole_image(arch):
-    """2 x 2 tiles of 512 with 64 px overlaps (600x900: inner edges both ways, last tiles longer than
-    512 and not a multiple of 32, as at 720p, which adds nothing but time)."""
+    """2 x 2 tiles of at most 512 with 64 px overlaps (600x900: inner edges both ways, the last tile
+    along the width longer than 512, the last ones not a multiple of 32)."""
     model = load_official_or_random(arch)  # image statistics matter
     image = synthetic_photo(600, 900, seed=11)
     whole = np.asarray(model(image[None]))[0]
@@ -48,6 +48,24 @@ def test_tiles_cover_the_image_and_statistics_are_image_wide():
     a, b = tm(img), tm(brighter)
     assert np.abs(a[:64, :64] - b[:64, :64]).max() > 1e-3
     assert psnr(np.clip(a, 0, 1), np.clip(np.asarray(model(img[None]))[0], 0, 1)) > 40
+
+
+@pytest.mark.parametrize("tile,overlap", [(512, 64), (768, 64), (256, 64), (96, 32)])
+def test_axis_spans_are_few_aligned_overlapping_and_even(tile, overlap):
+    from pirm_enhance.tiling import axis_spans
+
+    for n in range(1, 3100, 3):
+        spans = axis_spans(n, tile, overlap)
+        assert spans[0][0] == 0 and spans[-1][1] == n
+        assert all(e - s <= tile + 31 for s, e in spans)
+        for (s0, e0), (s1, e1) in zip(spans, spans[1:]):
+            assert s1 % 32 == 0 and s0 < s1 and e0 - s1 >= 2 * overlap
+    # a 12 MP photo: 7 x 5 tiles of 704 px compute 1.46x its pixels (the old fixed-step
+    # tiles of 512 computed 1.93x)
+    a, b = axis_spans(4000, 768, 64), axis_spans(3000, 768, 64)
+    assert (len(a), len(b)) == (7, 5)
+    assert sum(e - s for s, e in a) * sum(e - s for s, e in b) / 12e6 < 1.46
+    assert axis_spans(900, 512, 64) == [(0, 512), (384, 900)]
 
 
 def _write_inputs(folder):
@@ -93,7 +111,7 @@ from pirm_enhance.data.synthetic import synthetic_photo
 model = pe.build_model("dped_resnet_12_64")
 image = np.tile(synthetic_photo(500, 500, seed=0), (6, 8, 1))  # 3000 x 4000
 start = time.time()
-out = TiledModel(model, tile=512, overlap=64)(image)
+out = TiledModel(model)(image)  # the default tiles
 assert out.shape == (3000, 4000, 3)
 # VmHWM is this process's own peak; ru_maxrss would also count the parent's peak
 # (Linux carries it over exec when the child was spawned with vfork)

@@ -25,7 +25,7 @@ def parser():
     p.add_argument("--quality", type=positive_int, default=95, help="JPEG/WebP quality, 1-100")
     p.add_argument("--strip-metadata", action="store_true", help="do not copy EXIF/ICC to the output")
     p.add_argument("--compare", action="store_true", help="also write side-by-side PNGs")
-    p.add_argument("--tile", type=positive_int, default=512, help="tile size in pixels (multiple of 32)")
+    p.add_argument("--tile", type=positive_int, default=768, help="largest tile size in pixels (multiple of 32)")
     p.add_argument("--overlap", type=positive_int, default=64, help="tile overlap in pixels (multiple of 32)")
     p.add_argument("--max-pixels", type=positive_float, default=100e6, help="refuse larger images")
     p.add_argument("--post", choices=sorted(POSTS),
