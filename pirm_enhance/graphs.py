@@ -29,7 +29,11 @@ def frozen_function(model, clip=False, input_size=None):
             y = tf.clip_by_value(y, 0.0, 1.0)
         return tf.identity(y, name="output")
 
-    return convert_variables_to_constants_v2(serve.get_concrete_function())
+    from pirm_enhance.layers import direct_dilations
+
+    with direct_dilations():  # one CONV_2D per dilated convolution in every exported graph
+        concrete = serve.get_concrete_function()
+    return convert_variables_to_constants_v2(concrete)
 
 
 def frozen_graph_def(model, clip=False, input_size=None):

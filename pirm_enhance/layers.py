@@ -5,6 +5,8 @@ transposed convolution takes its output size from a reference tensor and the
 broadcast is a multiplication, so exported graphs accept any input size.
 """
 
+import contextlib
+
 import keras
 from keras import ops
 
@@ -264,19 +266,39 @@ class ResidualHead(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
+_DIRECT_DILATIONS = [False]
+
+
+@contextlib.contextmanager
+def direct_dilations():
+    """While tracing inside this context, :class:`DilatedConv2D` layers are one
+    ``tf.nn.conv2d(..., dilations=...)`` op (the exporters' frozen graphs use it).
+    Not for training: TensorFlow's CPU kernels have no gradient for that op with
+    dilations above 1 ("Current CPU implementations do not yet support dilation
+    rates larger than 1")."""
+    previous = _DIRECT_DILATIONS[0]
+    _DIRECT_DILATIONS[0] = True
+    try:
+        yield
+    finally:
+        _DIRECT_DILATIONS[0] = previous
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class DilatedConv2D(keras.layers.Conv2D):
-    """``Conv2D`` whose dilated convolution is one ``tf.nn.conv2d(..., dilations=...)``.
+    """``Conv2D`` that is one ``tf.nn.conv2d(..., dilations=...)`` in exported graphs.
 
     Keras 3 lowers a dilated convolution to ``tf.nn.convolution``, which wraps it in
     SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND with paddings computed from the input
     shape (SHAPE, FLOOR_MOD, PACK, STRIDED_SLICE): in a resizable TFLite graph these
     stay on LiteRT's CPU kernels, split the XNNPACK delegate, and LiteRT's 16x8
-    quantizer refuses FLOOR_MOD. One dilated Conv2D converts to one CONV_2D with
-    dilation factors. Same weights and same result (to float32 rounding)."""
+    quantizer refuses FLOOR_MOD. Traced inside :func:`direct_dilations` (as the
+    exporters do), one dilated Conv2D converts to one CONV_2D with dilation factors.
+    Elsewhere (training, Keras inference) it is Keras's own lowering, which has a
+    gradient on the CPU. Same weights and same result (to float32 rounding)."""
 
     def convolution_op(self, inputs, kernel):
-        if self.dilation_rate == (1, 1) or self.groups != 1:
+        if not _DIRECT_DILATIONS[0] or self.dilation_rate == (1, 1) or self.groups != 1:
             return super().convolution_op(inputs, kernel)
         import tensorflow as tf
 
