@@ -305,6 +305,13 @@ def plot(result, path):
     for runtime in dict.fromkeys(r["runtime"] for r in rows):
         ax.scatter([], [], color="grey", marker=markers.get(runtime, "o"), label=runtime)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())  # minor labels of a log axis overlap
+    ratios = [r["vs_srcnn"] for r in rows if r.get("vs_srcnn")]
+    if ratios:
+        ticks = [t for t in (0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50)
+                 if min(ratios) / 1.5 <= t <= max(ratios) * 1.5]
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.axvline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xlabel(f"time relative to SRCNN at {result['size'][1]}x{result['size'][0]} (log; lower is faster)")
     ax.set_ylabel("PSNR change against the float model (dB)" if quality == "psnr_change"
