@@ -332,9 +332,9 @@ class TFLiteRunner(Runner):
         except ImportError:
             return None
         flags = XNNPACK_QS8 | XNNPACK_QU8 | XNNPACK_TRANSIENT_INDIRECTION
-        options = Options(hardware_accelerators=HardwareAccelerator.CPU,
-                          cpu_options=CpuOptions(num_threads=self.num_threads, xnnpack_flags=flags))
-        try:
+        try:  # a LiteRT without these options falls back to the interpreter too
+            options = Options(hardware_accelerators=HardwareAccelerator.CPU,
+                              cpu_options=CpuOptions(num_threads=self.num_threads, xnnpack_flags=flags))
             with _QuietStderr():
                 model = CompiledModel.from_file(self.source, options=options)
             signature = [int(v) for v in self.input_detail.get("shape_signature", self.input_detail["shape"])]
