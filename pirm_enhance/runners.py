@@ -337,8 +337,7 @@ class TFLiteRunner(Runner):
                               cpu_options=CpuOptions(num_threads=self.num_threads, xnnpack_flags=flags))
             with _QuietStderr():
                 model = CompiledModel.from_file(self.source, options=options)
-            signature = [int(v) for v in self.input_detail.get("shape_signature", self.input_detail["shape"])]
-            if -1 in signature:
+            if self.fixed_shape is None:
                 model.resize_input_tensor(0, list(shape))
             return model, model.create_input_buffers(0), model.create_output_buffers(0)
         except Exception:  # a model the CompiledModel API refuses: the interpreter runs it
@@ -346,9 +345,9 @@ class TFLiteRunner(Runner):
 
     def _run_one(self, image):
         if self._shape != image.shape:
-            signature = [int(v) for v in self.input_detail.get("shape_signature", self.input_detail["shape"])]
-            if -1 not in signature and list(image.shape) != signature:
-                raise SubmissionError(f"{self.source}: takes {signature[1]}x{signature[2]} images only (a fixed "
+            fixed = self.fixed_shape
+            if fixed is not None and list(image.shape) != fixed:
+                raise SubmissionError(f"{self.source}: takes {fixed[1]}x{fixed[2]} images only (a fixed "
                                       f"input size), not {image.shape[1]}x{image.shape[2]}; export it without "
                                       "--input-size for any size")
             self._compiled = self._compile(image.shape) if self._wants_transient(image.shape) else None

@@ -60,11 +60,22 @@ def test_pad_to_multiple_is_numpy_symmetric_and_crop_undoes_it(multiple, size, r
     np.testing.assert_array_equal(np.asarray(layers.CropLike(anchor="top_left")([y, x])), x)
 
 
-def test_pad_to_multiple_runs_in_tflite_with_a_resized_input(rng):
-    import keras
+def _run_tflite(model, image, **interpreter_kwargs):
+    """``(output, interpreter)`` of ``model`` converted to TFLite, run on ``image``."""
     from ai_edge_litert.interpreter import Interpreter
 
     from pirm_enhance.exporters.writers import tflite_bytes
+
+    interpreter = Interpreter(model_content=tflite_bytes(model), **interpreter_kwargs)
+    interpreter.resize_tensor_input(0, image.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), interpreter
+
+
+def test_pad_to_multiple_runs_in_tflite_with_a_resized_input(rng):
+    import keras
 
     inp = keras.Input((None, None, 3))
     x = keras.layers.Conv2D(4, 3, padding="same")(layers.PadToMultiple(4)(inp))
@@ -72,12 +83,7 @@ def test_pad_to_multiple_runs_in_tflite_with_a_resized_input(rng):
     model = keras.Model(inp, keras.layers.UpSampling2D(4)(x))
     model = keras.Model(inp, layers.CropLike(anchor="top_left")([model.output, inp]))
     image = rng.random((1, 37, 91, 3), dtype=np.float32)
-    interpreter = Interpreter(model_content=tflite_bytes(model))
-    interpreter.resize_tensor_input(0, image.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    got, _ = _run_tflite(model, image)
     np.testing.assert_allclose(got, np.asarray(model(image)), atol=1e-5)
 
 
@@ -86,32 +92,22 @@ def test_image_wide_means_stay_exact_in_tflite_at_720p(rng):
     off by ~1e-3, which the instance norm behind the contrast layer turned into errors
     of 0.087 on PPCN at 720p; the two-step mean (:func:`layers.spatial_mean`) is exact."""
     import keras
-    from ai_edge_litert.interpreter import Interpreter
-
-    from pirm_enhance.exporters.writers import tflite_bytes
 
     inp = keras.Input((None, None, 3))
     x = layers.AdjustContrast(1.2)(inp)
     model = keras.Model(inp, layers.InstanceNorm()(x + 40.0))  # a large mean, a small variance
     image = rng.random((1, 720, 1280, 3), dtype=np.float32)
-    interpreter = Interpreter(model_content=tflite_bytes(model))
-    interpreter.resize_tensor_input(0, image.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    mu, var = tf.nn.moments(tf.constant(image * 1.2 - 0.2 * image.mean((1, 2), keepdims=True) + 40.0, tf.float64),
-                            [1, 2], keepdims=True)
-    want = (image * 1.2 - 0.2 * image.mean((1, 2), keepdims=True, dtype=np.float64) + 40.0 - mu) / np.sqrt(var + 1e-3)
+    got, _ = _run_tflite(model, image)
+    x64 = image.astype(np.float64)
+    contrasted = x64 * 1.2 - 0.2 * x64.mean((1, 2), keepdims=True) + 40.0  # float64 reference
+    want = (contrasted - contrasted.mean((1, 2), keepdims=True)) / np.sqrt(contrasted.var((1, 2), keepdims=True) + 1e-3)
     np.testing.assert_allclose(got, want, atol=2e-3)
     np.testing.assert_allclose(got, np.asarray(model(image)), atol=2e-3)
 
 
 def test_dilated_conv_is_one_tflite_conv_and_matches_keras_conv2d(rng):
     import keras
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    from pirm_enhance.exporters.writers import tflite_bytes
+    from ai_edge_litert.interpreter import OpResolverType
 
     inp = keras.Input((None, None, 3))
     layer = layers.conv(4, (1, 7), "dilated", dilation_rate=2)
@@ -129,12 +125,7 @@ def test_dilated_conv_is_one_tflite_conv_and_matches_keras_conv2d(rng):
         loss = tf.reduce_sum(model(tf.constant(image)) ** 2)
     grads = tape.gradient(loss, model.trainable_weights)
     assert all(g is not None and np.isfinite(g.numpy()).all() for g in grads)
-    interpreter = Interpreter(model_content=tflite_bytes(model),
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    interpreter.resize_tensor_input(0, image.shape)
-    interpreter.allocate_tensors()
+    got, interpreter = _run_tflite(model, image,
+                                   experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     assert [op["op_name"] for op in interpreter._get_ops_details()] == ["CONV_2D"]  # no SPACE_TO_BATCH_ND
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     np.testing.assert_allclose(got, np.asarray(model(image)), atol=1e-5)
