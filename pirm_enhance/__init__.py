@@ -45,8 +45,8 @@ _PUBLIC = {
     "score": "pirm_enhance.leaderboard",
 }
 _SUBPACKAGES = ("archs", "checkpoints", "colour", "data", "errors", "exporters", "formats", "layers", "leaderboard",
-                "losses", "metrics", "mpse", "postprocess", "pretrained", "registry", "runners", "scoring", "segment",
-                "training", "zoo")
+                "losses", "metrics", "mpse", "postprocess", "pretrained", "quantize", "registry", "runners", "scoring",
+                "segment", "training", "zoo")
 
 __all__ = sorted(_PUBLIC)
 

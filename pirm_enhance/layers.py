@@ -12,6 +12,22 @@ from keras import ops
 
 _PACKAGE = "pirm_enhance"
 
+# quantization-aware fine-tuning (pirm_enhance.quantize) sets a fake-quantizer here while it
+# traces; every intermediate tensor that a full-int8 TFLite graph stores in 8 bits passes it
+_QUANT_HOOK = [None]
+
+
+def quant_point(x, fixed_range=None):
+    """``x``, or ``x`` through the active fake-quantizer of :mod:`pirm_enhance.quantize`
+    (an intermediate tensor that full-int8 TFLite keeps in 8 bits; ``fixed_range``
+    for ops whose int8 output range LiteRT fixes, TANH's ``(-1, 1)``)."""
+    hook = _QUANT_HOOK[0]
+    return x if hook is None else hook(x, fixed_range)
+
+
+def _quantizing():
+    return _QUANT_HOOK[0] is not None
+
 
 def spatial_mean(x):
     """Mean over height and width per image and channel (``keepdims``), as two
@@ -23,7 +39,7 @@ def spatial_mean(x):
     behind a dilated convolution turns into output errors of 0.087 (PPCN student:
     30.5 dB against the float model at 720p, exact at 256x256). Two reductions of at
     most a few thousand values each stay within 1e-6."""
-    return ops.mean(ops.mean(x, axis=2, keepdims=True), axis=1, keepdims=True)
+    return quant_point(ops.mean(quant_point(ops.mean(x, axis=2, keepdims=True)), axis=1, keepdims=True))
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -50,6 +66,11 @@ class InstanceNorm(keras.layers.Layer):
         # SQUARED_DIFFERENCE, which LiteRT's int16x8 kernels do not take
         mean = spatial_mean(x)
         centred = x - mean
+        if _quantizing():  # the ops of the int8 TFLite graph, each output in 8 bits
+            centred = quant_point(centred)
+            var = spatial_mean(quant_point(centred * centred))
+            inverse = quant_point(ops.rsqrt(quant_point(var + self.epsilon)))
+            return quant_point(quant_point(centred * inverse) * self.scale) + self.shift
         var = spatial_mean(centred * centred)
         return centred / ops.sqrt(var + self.epsilon) * self.scale + self.shift
 
@@ -71,7 +92,7 @@ class AdjustContrast(keras.layers.Layer):
 
     def call(self, x):
         mean = spatial_mean(x)
-        return (x - mean) * self.factor + mean
+        return quant_point(quant_point(x - mean) * self.factor) + mean
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
@@ -155,7 +176,7 @@ class OutputHead(keras.layers.Layer):
         self.offset = offset
 
     def call(self, x):
-        return ops.tanh(x) * 0.58 + self.offset
+        return quant_point(quant_point(ops.tanh(x), fixed_range=(-1.0, 1.0)) * 0.58) + self.offset
 
     def get_config(self):
         return {**super().get_config(), "offset": self.offset}

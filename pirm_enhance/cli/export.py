@@ -7,6 +7,7 @@ Examples:
   pirm-export --model my_model.keras --format saved_model -o exported/
   pirm-export --model dped_resnet_12_64 --checkpoint iphone_iteration_20000.ckpt -o dped.pb
   pirm-export --model rsgunet --format tflite --input-size 720x1280 -o rsgunet_720p.tflite
+  pirm-export --model ppcn_student.paper --quantization int8 --qat-steps 1500 -o student_qat_int8.tflite
 An existing output is replaced only with --overwrite. Exit 3: the file breaks a submission rule.
 """
 
@@ -28,6 +29,9 @@ def parser():
                    help="TFLite only: weights/activations precision")
     p.add_argument("--calibration", nargs="*", default=None,
                    help="images for full-int8 calibration (default: synthetic photos)")
+    p.add_argument("--qat-steps", type=int, default=0, metavar="N",
+                   help="int8/int16x8: quantization-aware fine-tuning for N steps first (the float "
+                        "model as teacher, on the bundled photos; 0: none)")
     p.add_argument("--clip", action="store_true", help="append clip(0, 1) to the graph")
     p.add_argument("--input-size", metavar="HxW",
                    help="fix the graph's input to this size, e.g. 720x1280, as a phone app would "
@@ -55,6 +59,8 @@ def run(argv=None):
              f"{'/'.join(fmt.quantizations)} (use --format tflite)")
     if args.calibration is not None and args.quantization not in ("int8", "int16x8"):
         fail("--calibration is for --format tflite --quantization int8 or int16x8")
+    if args.qat_steps < 0 or (args.qat_steps and args.quantization not in ("int8", "int16x8")):
+        fail("--qat-steps takes a count >= 0 and applies to --quantization int8 or int16x8")
     input_size = None
     if args.input_size is not None:
         try:
@@ -75,7 +81,7 @@ def run(argv=None):
     report = export(model, args.output, format=fmt.name, quantization=args.quantization,
                     calibration_images=args.calibration, clip=args.clip,
                     allow_rule_violations=args.allow_rule_violations, overwrite=args.overwrite,
-                    input_size=input_size)
+                    input_size=input_size, qat_steps=args.qat_steps)
     print(json.dumps(report, indent=1))
     return 0
 

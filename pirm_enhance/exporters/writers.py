@@ -165,7 +165,7 @@ def write(model, path, format, quantization="float32", calibration=None, clip=Fa
 
 def export(model, path, format="pb", quantization="float32", calibration_images=None,
            clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True,
-           input_size=None):
+           input_size=None, qat_steps=0, qat_photos=None):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -179,6 +179,10 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     ``input_size`` ``(height, width)`` fixes the graph's input (what a phone app feeds
     a camera frame through; LiteRT then plans the graph once, see BUILD_NOTES Export);
     the default takes any size, as the challenge required of a submission.
+    ``qat_steps`` (int8 / int16x8 TFLite): first fine-tune a copy of the model for that
+    many steps with 8-bit rounding simulated, the float model as teacher, on
+    ``qat_photos`` (default: the bundled photos; :mod:`pirm_enhance.quantize`); the
+    report then carries the fine-tuning's held-out figures under ``"qat"``.
     """
     from pirm_enhance.exporters.checks import check_export
     from pirm_enhance.runners import make_runner
@@ -191,10 +195,21 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         check = False  # the file is the model itself
     calibration = (representative_images(calibration_images)
                    if format == "tflite" and quantization in ("int8", "int16x8") else None)
+    qat = None
+    if qat_steps:
+        if calibration is None:
+            raise UsageError("qat_steps applies to TFLite int8 / int16x8 exports only")
+        from pirm_enhance.quantize import finetune_for_int8
+
+        if input_size is not None:
+            calibration = [tf.image.resize(img, input_size).numpy() for img in calibration]
+        model, qat = finetune_for_int8(model, photos=qat_photos, calibration=calibration, steps=qat_steps)
     path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite, input_size=input_size)
     report = {"path": str(path), "format": format,
               "quantization": quantization if format == "tflite" else "float32",
               "input_size": list(input_size) if input_size is not None else None}
+    if qat is not None:
+        report["qat"] = {k: v for k, v in qat.items() if k != "history"}
     if check:
         try:
             report.update(check_export(model, make_runner(path), path, report["quantization"],
