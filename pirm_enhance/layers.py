@@ -25,10 +25,6 @@ def quant_point(x, fixed_range=None):
     return x if hook is None else hook(x, fixed_range)
 
 
-def _quantizing():
-    return _QUANT_HOOK[0] is not None
-
-
 def spatial_mean(x):
     """Mean over height and width per image and channel (``keepdims``), as two
     reductions: over the width, then over the height.
@@ -66,7 +62,7 @@ class InstanceNorm(keras.layers.Layer):
         # SQUARED_DIFFERENCE, which LiteRT's int16x8 kernels do not take
         mean = spatial_mean(x)
         centred = x - mean
-        if _quantizing():  # the ops of the int8 TFLite graph, each output in 8 bits
+        if _QUANT_HOOK[0] is not None:  # the ops of the int8 TFLite graph, each output in 8 bits
             centred = quant_point(centred)
             var = spatial_mean(quant_point(centred * centred))
             inverse = quant_point(ops.rsqrt(quant_point(var + self.epsilon)))

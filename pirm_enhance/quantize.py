@@ -52,7 +52,6 @@ class FakeQuantizer:
         self.mode = "collect"
         self.index = 0
         self.low, self.high = [], []  # collected, python floats
-        self.fixed = []
         self.variables = None  # (min, max) tf.Variables while simulating
 
     def __call__(self, x, fixed_range=None):
@@ -66,7 +65,6 @@ class FakeQuantizer:
             if i == len(self.low):
                 self.low.append(min(low, 0.0))
                 self.high.append(max(high, 0.0))
-                self.fixed.append(fixed_range is not None)
             else:
                 self.low[i] = min(self.low[i], low)
                 self.high[i] = max(self.high[i], high)
@@ -98,7 +96,7 @@ def collect_ranges(model, images, quantizer=None):
 
     quantizer = quantizer or FakeQuantizer()
     quantizer.mode = "collect"
-    quantizer.low, quantizer.high, quantizer.fixed = [], [], []
+    quantizer.low, quantizer.high = [], []
     for image in images:
         _forward(model, tf.constant(image[None], tf.float32), quantizer)
     return quantizer
@@ -125,10 +123,10 @@ def copy_model(model):
     return clone
 
 
-def _load_photos(paths, limit):
+def _load_photos(paths):
     from pirm_enhance.data.io import read_float
 
-    return [read_float(p).astype(np.float32) for p in paths[:limit]]
+    return [read_float(p).astype(np.float32) for p in paths]
 
 
 def _crops(photos, rng, count, size):
@@ -153,13 +151,13 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     ``photos``: paths of unlabelled training photos (default: the bundled ai-benchmark
     photos); the last ``held_out`` of them choose the kept step. ``calibration``: the
     HxWx3 images the export will calibrate on (default: the exporter's crops of the
-    first 16 photos), used for the ranges here too: pass the export's own. Returns ``(model, report)``;
-    ``report`` has the held-out PSNR of the simulated-int8 output against the float
+    first 16 photos), used for the ranges here too: pass the export's own. Returns
+    ``(model, report)``; ``report`` has the held-out PSNR of the simulated-int8 output against the float
     model before and after, per check."""
     import keras
     import tensorflow as tf
 
-    from pirm_enhance.data.photos import ai_benchmark_photos
+    from pirm_enhance.data.photos import ai_benchmark_photos, representative_images
 
     if steps < 1:
         raise UsageError(f"steps must be at least 1, got {steps}")
@@ -167,10 +165,10 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     if len(paths) < held_out + 2:
         raise DataMissing("quantization-aware fine-tuning needs photos: install the bundled ones "
                           "(pip install --no-deps ai-benchmark==0.1.2) or pass photos=[...]")
-    train_photos = _load_photos(paths[:-held_out], len(paths))
-    check_images = [img[:size * 2, :size * 2] for img in _load_photos(paths[-held_out:], held_out)]
-    if calibration is None:  # what the exporter calibrates on by default for these photos
-        calibration = list(_crops(_load_photos(paths, 16), np.random.default_rng(seed), 16, 256))
+    train_photos = _load_photos(paths[:-held_out])
+    check_images = [img[:size * 2, :size * 2] for img in _load_photos(paths[-held_out:])]
+    if calibration is None:  # what the exporter calibrates on for these photos
+        calibration = representative_images(paths[:16])
     teacher = copy_model(model)
     student = copy_model(model)
     targets = [teacher(img[None], training=False) for img in check_images]

@@ -18,3 +18,24 @@ def ai_benchmark_photos():
     if not folder.is_dir():
         return []
     return sorted(folder.glob("*.jpg"), key=lambda p: (len(p.stem), p.stem))
+
+
+def representative_images(paths=None, count=16, size=256, seed=0):
+    """Calibration images for int8 TFLite: one ``size`` crop of each of ``paths``, or
+    ``count`` synthetic photos (the exporter and :mod:`pirm_enhance.quantize` share them)."""
+    import numpy as np
+
+    from pirm_enhance.data.io import read_float
+    from pirm_enhance.data.synthetic import synthetic_photo
+
+    images = []
+    for path in paths or ():
+        img = read_float(path)
+        rng = np.random.default_rng(seed + len(images))
+        h, w = img.shape[:2]
+        ch, cw = min(size, h), min(size, w)
+        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        images.append(img[y:y + ch, x:x + cw])
+    while len(images) < count and not paths:
+        images.append(synthetic_photo(size, size, seed=seed + len(images)))
+    return images

@@ -13,29 +13,14 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from pirm_enhance.data.io import read_float, write_atomic
-from pirm_enhance.data.synthetic import synthetic_photo
+from pirm_enhance.data.io import write_atomic
+from pirm_enhance.data.photos import representative_images  # noqa: F401 (exported here too)
 from pirm_enhance.errors import ModelFileError, UsageError
 from pirm_enhance.graphs import INPUT_SPEC, frozen_function, frozen_graph_def, input_spec  # noqa: F401
 from pirm_enhance.formats import EXPORT_FORMATS, FORMATS as FORMAT_TABLE, get_format
 
 FORMATS = EXPORT_FORMATS
 TFLITE_QUANTIZATIONS = FORMAT_TABLE["tflite"].quantizations
-
-
-def representative_images(paths=None, count=16, size=256, seed=0):
-    """Calibration images for full-int8 TFLite: crops of the user's images, or synthetic photos."""
-    images = []
-    for path in paths or ():
-        img = read_float(path)
-        rng = np.random.default_rng(seed + len(images))
-        h, w = img.shape[:2]
-        ch, cw = min(size, h), min(size, w)
-        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-        images.append(img[y:y + ch, x:x + cw])
-    while len(images) < count and not paths:
-        images.append(synthetic_photo(size, size, seed=seed + len(images)))
-    return images
 
 
 def tflite_bytes(model, quantization="float32", calibration=None, clip=False, input_size=None):
