@@ -45,7 +45,7 @@ _PUBLIC = {
     "score": "pirm_enhance.leaderboard",
 }
 _SUBPACKAGES = ("archs", "checkpoints", "colour", "data", "errors", "exporters", "formats", "layers", "leaderboard",
-                "losses", "metrics", "mpse", "postprocess", "pretrained", "quantize", "registry", "runners", "scoring",
+                "losses", "metrics", "mpse", "postprocess", "pretrained", "quantize", "registry", "runners", "runtimes", "scoring",
                 "segment", "training", "zoo")
 
 __all__ = sorted(_PUBLIC)

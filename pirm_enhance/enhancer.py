@@ -30,16 +30,30 @@ class Enhancer:
 
     post = None  # the post-processing function (set by __init__ from its ``post`` name)
 
+    runtime = "keras"  # what runs the tiles: a name in pirm_enhance.runtimes.CHOICES
+    measure_pixels = 2_000_000
+    last_runtime = None
+
     def __init__(self, model="default", tile=768, overlap=64, stats_pixels=500_000, whole_pixels=2_000_000,
-                 post=None):
+                 post=None, runtime="auto", measure_pixels=2_000_000):
         """``stats_pixels``: resolution of the statistics pass for photos over 1280x736. ``post``:
         ``None`` or a name in :data:`pirm_enhance.postprocess.POSTS` (``"mpse"``: MPSE phase 3,
-        regional histogram equalisation and gamma 1/2.2) applied to the model's output."""
+        regional histogram equalisation and gamma 1/2.2) applied to the model's output.
+
+        ``runtime`` (Keras models): what runs the tiles, ``keras``, ``graph`` (frozen) or
+        ``tflite`` (:mod:`pirm_enhance.runtimes`), or ``auto``: the fastest on this
+        machine, measured on the first photo of at least ``measure_pixels`` pixels and
+        remembered per machine, architecture and tile size (``$PIRM_HOME/runtimes.json``);
+        smaller photos use a remembered choice for their tile size, else ``keras``.
+        A model file (``.pb``, ``.tflite``, ...) runs in its own runtime."""
         import keras
 
         from pirm_enhance.postprocess import post_function
         from pirm_enhance.runners import make_runner
+        from pirm_enhance.runtimes import CHOICES
 
+        if runtime not in CHOICES:
+            raise UsageError(f"unknown runtime {runtime!r}: choose one of {', '.join(CHOICES)}")
         self.post = post_function(post)  # an unknown name fails before the model is loaded
         self.runner = make_runner(model)  # names ("default" too), keras.Model, any model file
         self.name = getattr(self.runner, "name", str(model))
@@ -49,7 +63,13 @@ class Enhancer:
             from pirm_enhance.tiling import TiledModel
 
             self.tiled = TiledModel(self.runner.model, tile=tile, overlap=overlap, stats_pixels=stats_pixels)
+        elif runtime not in ("auto", "keras"):
+            raise UsageError(f"--runtime {runtime} applies to Keras models; {self.name} is a "
+                             f"{getattr(self.runner, 'kind', 'model')} file and runs as one")
         self.tile, self.overlap = tile, overlap
+        self.runtime, self.measure_pixels = runtime, measure_pixels
+        self._tile_runtimes = {}  # name -> built tile runtime
+        self.last_runtime = None  # (name, cache entry or None) of the last photo
 
     def __call__(self, rgb, progress=None):
         rgb = np.asarray(rgb)
@@ -63,9 +83,30 @@ class Enhancer:
                           hint="; try a smaller --tile")
         return out if self.post is None else self.post(np.asarray(out))
 
+    def _tile_runtime(self, rgb):
+        """The tile runtime for this photo (see ``runtime`` in :meth:`__init__`)."""
+        from pirm_enhance import runtimes
+
+        name, entry = self.runtime, None
+        if name == "auto":
+            y0, y1, x0, x1 = self.tiled.tiles(*rgb.shape[:2])[0]
+            entry = runtimes.cached(self.tiled.model, y1 - y0, x1 - x0)
+            name = entry["choice"] if isinstance(entry, dict) and entry.get("choice") in runtimes.TILE_RUNTIMES \
+                else "keras"
+            if entry is None and rgb.shape[0] * rgb.shape[1] >= self.measure_pixels:
+                self.tiled.set_statistics(rgb)
+                runtime, entry = runtimes.choose(self.tiled, np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+                log.info("%s: %s", self.name, runtimes.describe(entry))
+                self._tile_runtimes[entry["choice"]] = runtime
+                name = entry["choice"]
+        if name not in self._tile_runtimes:
+            self._tile_runtimes[name] = runtimes.make(name, self.tiled)
+        self.last_runtime = (name, entry)
+        return self._tile_runtimes[name]
+
     def _run(self, rgb, progress):
         if self.tiled is not None:
-            return self.tiled(rgb, progress=progress)
+            return self.tiled(rgb, progress=progress, run=self._tile_runtime(rgb))
         h, w = rgb.shape[:2]
         if h * w <= self.whole_pixels:
             return self.runner(rgb[None])[0]

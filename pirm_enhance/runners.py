@@ -227,7 +227,8 @@ def _probe(path_or_content):
         {"model_path": str(path_or_content)}
     try:
         probe = Interpreter(**kwargs, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        detail = probe.get_input_details()[0]
+        details = probe.get_input_details()  # the image: the 4-D input (the tile runtime adds a 1-D one)
+        detail = next((d for d in details if len(d["shape"]) == 4), details[0])
         signature = [int(v) for v in detail.get("shape_signature", detail["shape"])]
         if -1 in signature:
             probe.resize_tensor_input(detail["index"], [1, 128, 128, 3])

@@ -30,10 +30,20 @@ TILE_ALIGN = 32
 
 
 class _Fixed(keras.layers.Layer):
-    """Base of the fixed-statistics layers: the moments live in non-trainable weights."""
+    """Base of the fixed-statistics layers: the moments live in non-trainable weights,
+    unless ``given`` holds tensors for them (set while a graph with the moments as an
+    input is traced, see :meth:`TiledModel.function_of_statistics`)."""
+
+    given = None  # a tuple of tensors in the order of ``moments``, or None
 
     def _stat(self, name, channels):
         return self.add_weight(name=name, shape=(channels,), initializer="zeros", trainable=False)
+
+    def moments(self):
+        return (self.mean,)
+
+    def _current(self):
+        return self.moments() if self.given is None else self.given
 
 
 class FixedInstanceNorm(_Fixed):
@@ -48,8 +58,12 @@ class FixedInstanceNorm(_Fixed):
         self.mean = self._stat("mean", c)
         self.var = self._stat("var", c)
 
+    def moments(self):
+        return self.mean, self.var
+
     def call(self, x):
-        return (x - self.mean) / ops.sqrt(self.var + self.epsilon) * self.scale + self.shift
+        mean, var = self._current()
+        return (x - mean) / ops.sqrt(var + self.epsilon) * self.scale + self.shift
 
 
 class FixedAdjustContrast(_Fixed):
@@ -61,7 +75,8 @@ class FixedAdjustContrast(_Fixed):
         self.mean = self._stat("mean", input_shape[-1])
 
     def call(self, x):
-        return (x - self.mean) * self.factor + self.mean
+        (mean,) = self._current()
+        return (x - mean) * self.factor + mean
 
 
 class FixedGlobalMean(_Fixed):
@@ -74,7 +89,8 @@ class FixedGlobalMean(_Fixed):
         self.mean = self._stat("mean", input_shape[-1])
 
     def call(self, x):
-        return ops.zeros_like(x[:, 0, 0, :]) + self.mean
+        (mean,) = self._current()
+        return ops.zeros_like(x[:, 0, 0, :]) + mean
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
@@ -190,6 +206,7 @@ class TiledModel:
             elif layer.weights:
                 twin_layer.set_weights(layer.get_weights())
         self._run_twin = tf.function(lambda x: self.twin(x, training=False), reduce_retracing=True)
+        self.statistics = np.zeros(self.statistics_size, np.float32)  # the last image's, flattened
 
     def statistics_image(self, image):
         """The image the statistics are taken on: ``image`` itself up to ``exact_pixels``
@@ -202,8 +219,17 @@ class TiledModel:
         size = (max(1, int(h * f)), max(1, int(w * f)))
         return tf.image.resize(image[None], size, method="area", antialias=True)[0].numpy()
 
+    def _twin_stat_layers(self):
+        return [self.twin_layers[layer.name] for layer in self.stat_layers]
+
+    @property
+    def statistics_size(self):
+        """Length of the flattened moments (every statistics layer's, in model order)."""
+        return sum(int(v.shape[0]) for layer in self._twin_stat_layers() for v in layer.moments())
+
     def set_statistics(self, image):
-        """Record the image-wide moments of every statistics layer."""
+        """Record the image-wide moments of every statistics layer (in the twin's weights
+        and flattened in ``self.statistics``)."""
         if self.probe is None:
             return
         small = self.statistics_image(image)[None].astype(np.float32)
@@ -213,14 +239,46 @@ class TiledModel:
             twin_layer.mean.assign(moments[2 * i][0])
             if isinstance(twin_layer, FixedInstanceNorm):
                 twin_layer.var.assign(moments[2 * i + 1][0])
+        self.statistics = np.concatenate(
+            [v.numpy() for layer in self._twin_stat_layers() for v in layer.moments()]).astype(np.float32)
+
+    def function_of_statistics(self):
+        """``f(x, statistics)``: the twin with its moments read from the flattened
+        ``statistics`` vector instead of its weights (to be traced: frozen graphs and
+        TFLite files take the moments as a second input)."""
+        stat_layers = self._twin_stat_layers()
+
+        def run(x, statistics):
+            offset = 0
+            for layer in stat_layers:
+                parts = []
+                for v in layer.moments():
+                    n = int(v.shape[0])
+                    parts.append(statistics[offset:offset + n])
+                    offset += n
+                layer.given = tuple(parts)
+            try:
+                return self.twin(x, training=False)
+            finally:
+                for layer in stat_layers:
+                    layer.given = None
+
+        return run
 
     def tiles(self, height, width):
         return tile_spans(height, width, self.tile, self.overlap)
 
-    def __call__(self, image, progress=None):
-        """Enhanced ``[H, W, 3]`` float32 of ``image`` (float32 in [0, 1] or uint8)."""
+    def run_tile(self, crop, statistics=None):
+        """The twin on one ``[h, w, 3]`` crop, with the recorded statistics (the
+        ``keras`` tile runtime; ``statistics`` is unused: they are in the weights)."""
+        return self._run_twin(tf.constant(crop[None])).numpy()[0]
+
+    def __call__(self, image, progress=None, run=None):
+        """Enhanced ``[H, W, 3]`` float32 of ``image`` (float32 in [0, 1] or uint8).
+        ``run(crop, statistics) -> output`` runs one tile (default :meth:`run_tile`;
+        :mod:`pirm_enhance.runtimes` has the others)."""
         if image.dtype == np.uint8:
             image = image.astype(np.float32) / 255.0
         self.set_statistics(image)
-        return blend_tiles(lambda crop: self._run_twin(tf.constant(crop[None])).numpy()[0],
-                           image, self.tile, self.overlap, progress)
+        run = run or self.run_tile
+        return blend_tiles(lambda crop: run(crop, self.statistics), image, self.tile, self.overlap, progress)

@@ -18,7 +18,7 @@ ROOT = pathlib.Path(pe.__file__).resolve().parent
 # __init__ (lazy public names) and the console tools sit on top.
 ORDER = ["errors", "quiet", "progress", "formats", "registry", "pretrained", "samples", "metrics", "data", "colour",
          "segment", "postprocess", "layers", "graphs", "graph_check", "archs", "checkpoints", "losses", "mpse",
-         "tiling", "zoo", "runners", "memory", "quantize", "exporters", "scoring", "enhancer", "training", "leaderboard", "bench",
+         "tiling", "zoo", "runners", "runtimes", "memory", "quantize", "exporters", "scoring", "enhancer", "training", "leaderboard", "bench",
          "cli", "__init__"]
 # Neighbours in the order that must still not know each other: the scorer and the
 # exporters are independent (leaderboard combines them), the losses are not scoring.
