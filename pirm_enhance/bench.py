@@ -46,7 +46,8 @@ RUNTIMES = {
 # exported with the timing size fixed (``--input-size``): what a phone app ships
 FIXED_SIZE_RUNTIMES = ("tflite_fixed",)
 DEFAULT_RUNTIMES = ("keras", "pb", "tflite", "tflite_fixed")
-PIXELS_12MP = 4000 * 3000
+PHOTO_12MP = (3000, 4000)  # height, width of the photo of ``photo_12mp``
+PIXELS_12MP = PHOTO_12MP[0] * PHOTO_12MP[1]
 
 
 def gflops(model, height=720, width=1280):
@@ -213,7 +214,7 @@ def bench(models, runtimes=DEFAULT_RUNTIMES, height=720, width=1280, rounds=5, p
     if rss:
         _rss(rows, runners, workdir, x, progress)
     if photo_12mp:
-        _photo_12mp(rows, runners, progress)
+        _photo_12mp(rows, runners, progress, height, width)
     return {"size": [height, width], "rounds": rounds, "quality": quality_kind, "pairs": len(images),
             "baseline": {"name": "srcnn (organisers' graph)", "weights": getattr(baseline, "weights", None),
                          "ms": base_ms},
@@ -239,23 +240,45 @@ def _rss(rows, runners, workdir, x, progress):
         row["peak_rss_mb"] = None if value is None or value < 0 else value / 2 ** 20
 
 
-def _photo_12mp(rows, runners, progress):
+def _photo_12mp(rows, runners, progress, height, width):
     from pirm_enhance.data.synthetic import synthetic_photo
     from pirm_enhance.enhancer import Enhancer
 
-    photo = synthetic_photo(3000, 4000, seed=5)
+    from pirm_enhance.runtimes import TILE_RUNTIMES
+
+    photo = synthetic_photo(*PHOTO_12MP, seed=5)
+    pixels = PHOTO_12MP[0] * PHOTO_12MP[1]
+
+    def timed(enhancer):
+        enhancer(photo)  # warm-up: traces, converts and plans every tile size of the photo
+        start = time.perf_counter()
+        enhancer(photo)
+        return 1000 * (time.perf_counter() - start)
+
     for row in rows:
         runner = runners.get((row["model"], row["runtime"]))
         if runner is None or "ms" not in row or row["runtime"] in FIXED_SIZE_RUNTIMES:
             continue  # a fixed-size file cannot take the tiles
         _say(progress, f"{row['model']} [{row['runtime']}]: a 12 MP photo through pe.enhance")
-        enhancer = Enhancer(runner)
-        enhancer(photo[:512, :512])  # warm-up at the tile size
-        start = time.perf_counter()
-        enhancer(photo)
-        seconds = time.perf_counter() - start
-        row["ms_12mp"] = 1000 * seconds
-        row["tiling_overhead"] = row["ms_12mp"] / (row["ms"] * PIXELS_12MP / (1280 * 720))
+        if row["runtime"] != "keras":
+            row["ms_12mp"] = timed(Enhancer(runner))
+            row["tiling_overhead"] = row["ms_12mp"] / (row["ms"] * pixels / (height * width))
+            continue
+        # a Keras model's tiles can run in each tile runtime (pirm_enhance.runtimes): each
+        # forced, then "auto" (its first photo measures and caches the choice; the second is timed)
+        by_runtime = {}
+        for name in TILE_RUNTIMES:
+            try:
+                by_runtime[name] = timed(Enhancer(runner, runtime=name))
+            except Exception as err:  # a tile runtime that cannot take the model
+                by_runtime[name] = None
+                _say(progress, f"{row['model']}: tile runtime {name} failed ({type(err).__name__})")
+        auto = Enhancer(runner, runtime="auto")
+        row["ms_12mp_auto"] = timed(auto)
+        row["tile_runtime_auto"] = auto.last_runtime[0]
+        row["ms_12mp_tile_runtimes"] = by_runtime
+        row["ms_12mp"] = by_runtime["keras"]
+        row["tiling_overhead"] = row["ms_12mp"] / (row["ms"] * pixels / (height * width))
 
 
 def format_table(result):
@@ -281,6 +304,15 @@ def format_table(result):
                      f"{_fmt(r.get('psnr_vs_float'), '.1f', 8)} {_fmt(r.get('peak_rss_mb'), '.0f', 7)} "
                      f"{_fmt(r.get('ms_12mp') and r['ms_12mp'] / 1000, '.2f', 7)} "
                      f"{_fmt(r.get('tiling_overhead'), '.2f', 6)}")
+    tiles = [r for r in result["rows"] if r.get("ms_12mp_tile_runtimes")]
+    if tiles:
+        lines.append("12 MP photo through pe.enhance, a Keras model's tiles in each tile runtime "
+                     "(seconds; auto = the measured choice, cached):")
+        for r in tiles:
+            each = ", ".join(f"{k} {_fmt(v and v / 1000, '.2f', 0).strip()}"
+                             for k, v in r["ms_12mp_tile_runtimes"].items())
+            lines.append(f"  {r['model']:22s} {each}; auto -> {r['tile_runtime_auto']} "
+                         f"{r['ms_12mp_auto'] / 1000:.2f}")
     return "\n".join(lines)
 
 

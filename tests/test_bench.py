@@ -46,6 +46,30 @@ def test_tiny_bench_table_json_and_png(tmp_path, capsys, monkeypatch):
     assert "failed: RuntimeError" in bench.format_table(result)
 
 
+def test_photo_through_pe_enhance_in_each_tile_runtime(monkeypatch):
+    """The 12 MP row (here a 200x330 photo in tiles): a Keras model is timed with its tiles
+    in every tile runtime and in auto, which measures once and caches its choice."""
+    from pirm_enhance import runtimes
+
+    monkeypatch.setattr(bench, "PHOTO_12MP", (200, 330))
+    monkeypatch.setattr(bench, "_eval_images", lambda pairs, data_dir: ([], None))
+    import pirm_enhance.enhancer as enhancer_module
+
+    real = enhancer_module.Enhancer.__init__
+    monkeypatch.setattr(enhancer_module.Enhancer, "__init__",
+                        lambda self, model, **k: real(self, model, tile=128, overlap=32, measure_pixels=1, **k))
+    result = bench.bench(["srcnn"], runtimes=("keras", "pb"), height=48, width=64, rounds=1, photo_12mp=True,
+                         progress=False)
+    rows = {r["runtime"]: r for r in result["rows"]}
+    keras_row = rows["keras"]
+    assert set(keras_row["ms_12mp_tile_runtimes"]) == set(runtimes.TILE_RUNTIMES)
+    assert all(v > 0 for v in keras_row["ms_12mp_tile_runtimes"].values())
+    assert keras_row["tile_runtime_auto"] in runtimes.TILE_RUNTIMES and keras_row["ms_12mp_auto"] > 0
+    assert keras_row["tiling_overhead"] > 0 and rows["pb"]["ms_12mp"] > 0
+    assert len(json.loads(runtimes.cache_path().read_text())) == 1
+    assert "auto -> " in bench.format_table(result)
+
+
 def test_unknown_runtime_is_one_line(capsys):
     assert cli.main(["srcnn", "--runtimes", "keras,tpu"]) == 2
     assert "unknown runtime(s) tpu" in capsys.readouterr().err
