@@ -106,7 +106,18 @@ class Enhancer:
 
     def _run(self, rgb, progress):
         if self.tiled is not None:
-            return self.tiled(rgb, progress=progress, run=self._tile_runtime(rgb))
+            runtime = self._tile_runtime(rgb)
+            if runtime.name == "keras":
+                return self.tiled(rgb, progress=progress, run=runtime)
+            try:
+                return self.tiled(rgb, progress=progress, run=runtime)
+            except (MemoryError, KeyboardInterrupt):
+                raise
+            except Exception as err:  # e.g. a tile size LiteRT cannot plan: the Keras twin still can
+                log.warning("%s: the %s tile runtime failed (%s); running this photo's tiles in keras",
+                            self.name, runtime.name, str(err).splitlines()[0][:200] if str(err) else type(err).__name__)
+                self.last_runtime = ("keras", self.last_runtime[1])
+                return self.tiled(rgb, progress=progress, run=self.tiled.run_tile)
         h, w = rgb.shape[:2]
         if h * w <= self.whole_pixels:
             return self.runner(rgb[None])[0]

@@ -122,3 +122,20 @@ def test_cli_help_names_the_runtimes():
 
     text = enhance.parser().format_help()
     assert "--runtime" in text and "runtimes.json" in text
+
+
+def test_a_failing_tile_runtime_falls_back_to_keras(monkeypatch, caplog):
+    model = _ppcn()
+    image = synthetic_photo(150, 150, seed=6)
+    expected = Enhancer(model, tile=128, overlap=32, runtime="keras")(image)
+    enhancer = Enhancer(model, tile=128, overlap=32, runtime="graph")
+
+    def broken(self, crop, statistics):
+        raise RuntimeError("cannot plan this tile")
+
+    monkeypatch.setattr(runtimes.GraphTiles, "__call__", broken)
+    with caplog.at_level(logging.WARNING):
+        out = enhancer(image)
+    assert "graph tile runtime failed (cannot plan this tile)" in caplog.text
+    assert enhancer.last_runtime[0] == "keras"
+    np.testing.assert_array_equal(out, expected)
