@@ -47,7 +47,6 @@ RUNTIMES = {
 FIXED_SIZE_RUNTIMES = ("tflite_fixed",)
 DEFAULT_RUNTIMES = ("keras", "pb", "tflite", "tflite_fixed")
 PHOTO_12MP = (3000, 4000)  # height, width of the photo of ``photo_12mp``
-PIXELS_12MP = PHOTO_12MP[0] * PHOTO_12MP[1]
 
 
 def gflops(model, height=720, width=1280):

@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from pirm_enhance.data.photo_io import DEFAULT_MAX_PIXELS, read_photo, write_photo
-from pirm_enhance.errors import PirmError, UsageError
+from pirm_enhance.errors import PirmError, UsageError, first_line
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -69,6 +69,7 @@ class Enhancer:
         self.tile, self.overlap = tile, overlap
         self.runtime, self.measure_pixels = runtime, measure_pixels
         self._tile_runtimes = {}  # name -> built tile runtime
+        self._found = {}  # tile size -> (name, cache entry) once one is cached or measured
         self.last_runtime = None  # (name, cache entry or None) of the last photo
 
     def __call__(self, rgb, progress=None):
@@ -90,15 +91,18 @@ class Enhancer:
         name, entry = self.runtime, None
         if name == "auto":
             y0, y1, x0, x1 = self.tiled.tiles(*rgb.shape[:2])[0]
-            entry = runtimes.cached(self.tiled.model, y1 - y0, x1 - x0)
-            name = entry["choice"] if isinstance(entry, dict) and entry.get("choice") in runtimes.TILE_RUNTIMES \
-                else "keras"
-            if entry is None and rgb.shape[0] * rgb.shape[1] >= self.measure_pixels:
-                self.tiled.set_statistics(rgb)
-                runtime, entry = runtimes.choose(self.tiled, np.ascontiguousarray(rgb[y0:y1, x0:x1]))
-                log.info("%s: %s", self.name, runtimes.describe(entry))
-                self._tile_runtimes[entry["choice"]] = runtime
-                name = entry["choice"]
+            size = (y1 - y0, x1 - x0)
+            if size not in self._found:  # the cache file is read once per tile size
+                entry = runtimes.cached(self.tiled.model, *size)
+                if isinstance(entry, dict) and entry.get("choice") in runtimes.TILE_RUNTIMES:
+                    self._found[size] = (entry["choice"], entry)
+                elif rgb.shape[0] * rgb.shape[1] >= self.measure_pixels:
+                    self.tiled.set_statistics(rgb)
+                    runtime, entry = runtimes.choose(self.tiled, np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+                    log.info("%s: %s", self.name, runtimes.describe(entry))
+                    self._tile_runtimes[entry["choice"]] = runtime
+                    self._found[size] = (entry["choice"], entry)
+            name, entry = self._found.get(size, ("keras", None))
         if name not in self._tile_runtimes:
             self._tile_runtimes[name] = runtimes.make(name, self.tiled)
         self.last_runtime = (name, entry)
@@ -107,15 +111,13 @@ class Enhancer:
     def _run(self, rgb, progress):
         if self.tiled is not None:
             runtime = self._tile_runtime(rgb)
-            if runtime.name == "keras":
-                return self.tiled(rgb, progress=progress, run=runtime)
             try:
                 return self.tiled(rgb, progress=progress, run=runtime)
-            except (MemoryError, KeyboardInterrupt):
-                raise
             except Exception as err:  # e.g. a tile size LiteRT cannot plan: the Keras twin still can
+                if runtime.name == "keras" or isinstance(err, MemoryError):
+                    raise
                 log.warning("%s: the %s tile runtime failed (%s); running this photo's tiles in keras",
-                            self.name, runtime.name, str(err).splitlines()[0][:200] if str(err) else type(err).__name__)
+                            self.name, runtime.name, first_line(err)[:200])
                 self.last_runtime = ("keras", self.last_runtime[1])
                 return self.tiled(rgb, progress=progress, run=self.tiled.run_tile)
         h, w = rgb.shape[:2]

@@ -22,6 +22,7 @@ The next photo with that tile size, in any process, uses the cached choice.
 """
 
 import datetime
+import functools
 import hashlib
 import json
 import logging
@@ -34,7 +35,7 @@ import time
 
 import numpy as np
 
-from pirm_enhance.errors import UsageError
+from pirm_enhance.errors import UsageError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +58,24 @@ class KerasTiles:
         return self.tiled.run_tile(crop)
 
 
+def _frozen(tiled, height=None, width=None):
+    """The twin as a constant-folded concrete function of ``(image [1, h, w, 3],
+    statistics [n])``; ``None`` sizes take any tile."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    specs = [tf.TensorSpec([1, height, width, 3], tf.float32), tf.TensorSpec([tiled.statistics_size], tf.float32)]
+    concrete = tf.function(tiled.function_of_statistics()).get_concrete_function(*specs)
+    return convert_variables_to_constants_v2(concrete)
+
+
 class GraphTiles:
     """The twin frozen to constants, any tile size, statistics as an input."""
 
     name = "graph"
 
     def __init__(self, tiled):
-        import tensorflow as tf
-        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-        run = tiled.function_of_statistics()
-        specs = [tf.TensorSpec([1, None, None, 3], tf.float32), tf.TensorSpec([tiled.statistics_size], tf.float32)]
-        concrete = tf.function(run).get_concrete_function(*specs)
-        self.frozen = convert_variables_to_constants_v2(concrete)
+        self.frozen = _frozen(tiled)
 
     def __call__(self, crop, statistics):
         import tensorflow as tf
@@ -98,12 +104,8 @@ class TFLiteTiles:
 
     def _convert(self, height, width):
         import tensorflow as tf
-        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-        specs = [tf.TensorSpec([1, height, width, 3], tf.float32),
-                 tf.TensorSpec([self.tiled.statistics_size], tf.float32)]
-        concrete = tf.function(self.tiled.function_of_statistics()).get_concrete_function(*specs)
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(concrete)])
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen(self.tiled, height, width)])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         return converter.convert()
 
@@ -146,8 +148,10 @@ def make(name, tiled):
     return _CLASSES[name](tiled)
 
 
+@functools.lru_cache(maxsize=1)
 def machine():
-    """What the timing depends on besides the model: CPU model, cores, library versions."""
+    """What the timing depends on besides the model: CPU model, cores, library versions
+    (read once per process)."""
     from importlib import metadata
 
     import tensorflow as tf
@@ -247,7 +251,7 @@ def measure(tiled, crop, rounds=3, candidates=TILE_RUNTIMES):
                     continue
             out = np.asarray(runtime(crop, stats))
         except Exception as err:  # a runtime that cannot take this model is left out, not fatal
-            excluded[name] = f"failed: {str(err).splitlines()[0][:200] if str(err) else type(err).__name__}"
+            excluded[name] = f"failed: {first_line(err)[:200]}"
             continue
         setup[name] = round(time.perf_counter() - start, 3)
         if reference is None:

@@ -13,6 +13,7 @@ import sys
 
 from pirm_enhance.cli import ArgumentParser, entry, fail, positive_float, positive_int
 from pirm_enhance.postprocess import POSTS
+from pirm_enhance.runtimes import CHOICES
 
 
 def parser():
@@ -32,7 +33,7 @@ def parser():
     p.add_argument("--post", choices=sorted(POSTS),
                    help="post-processing of the model's output: mpse = MPSE phase 3 (thesis 3.1.3): "
                         "per-region histogram equalisation, then gamma 1/2.2 (default: none)")
-    p.add_argument("--runtime", choices=("auto", "keras", "graph", "tflite"), default="auto",
+    p.add_argument("--runtime", choices=CHOICES, default="auto",
                    help="what runs a Keras model's tiles: keras (tf.function), graph (frozen), tflite "
                         "(XNNPACK), or auto: the fastest here, measured once per machine, model "
                         "architecture and tile size on a photo of 2 MP or more, and remembered "
