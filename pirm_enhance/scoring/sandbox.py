@@ -49,16 +49,24 @@ DEFAULT_TIME_LIMIT_S = 1800.0
 SANDBOXED_FORMATS = ("pb", "saved_model", "tflite", "onnx")
 
 # Run in the child before anything is imported: the limits hold for TensorFlow's own start.
+# A start that runs out of memory (TensorFlow's import needs ~0.4 GiB) fails as MemoryError,
+# or as SystemError ("error return without exception set": a C extension whose malloc
+# returned NULL); either is reported with a line built before the limit applies, since
+# by then even reading a file can fail.
 _BOOT = """
-import ctypes, resource, sys
+import ctypes, os, resource, sys
 limit = int(sys.argv[1])
+oom = b"pirm-sandbox: out of memory while starting under the memory limit\\n"
 resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 try:
     ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: die with the scorer
 except Exception:
     pass
-import os
-from pirm_enhance.scoring.sandbox import child_main
+try:
+    from pirm_enhance.scoring.sandbox import child_main
+except (MemoryError, SystemError):
+    os.write(2, oom)
+    os._exit(1)
 code = child_main(sys.argv[2])
 os._exit(code)  # no interpreter teardown: TensorFlow's threads can make it slow
 """
@@ -272,7 +280,8 @@ def _work(request):
 
 def _error_payload(err, source):
     text = str(err) if isinstance(err, PirmError) else f"{source}: {type(err).__name__}: {first_line(err)}"
-    oom = isinstance(err, MemoryError) or any(word in text for word in _OOM_WORDS)
+    oom = (isinstance(err, MemoryError) or any(word in text for word in _OOM_WORDS)
+           or (isinstance(err, SystemError) and "without exception set" in str(err)))  # a failed malloc
     if isinstance(err, PirmError):
         return {"ok": False, "error": type(err).__name__, "message": text, "oom": oom}
     return {"ok": False, "error": "ModelRunError", "message": text, "oom": oom}
