@@ -145,7 +145,7 @@ def test_round_trip_export_then_score(tmp_path, data_dir, weights_dir):
     result = pe.scoring.score([str(tmp_path / "student_float32.pb"), "ppcn_student.paper",
                                str(tmp_path / "student_float32.tflite"), str(tmp_path / "student_float16.tflite"),
                                str(tmp_path / "student_int8.tflite")],
-                              data_dir=data_dir, progress=False)
+                              data_dir=data_dir, progress=False, timing=False, measure_ram=False)
     pb, keras_row, fp32, fp16, int8 = result["rows"]
     assert pb["psnr"] == pytest.approx(keras_row["psnr"], abs=1e-3)
     assert pb["ms_ssim"] == pytest.approx(keras_row["ms_ssim"], abs=1e-5)

@@ -2,6 +2,7 @@
 time bombs must each cost one line, touch no file, and never help a submission."""
 
 import json
+import os
 import pathlib
 import time
 
@@ -358,13 +359,18 @@ def test_declared_constants_over_the_limit_are_refused(shape, gb, tmp_path, tiny
 
 
 def _sandbox_pids():
+    """This process's sandbox children (not another test worker's)."""
     out = set()
     for proc in pathlib.Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and b"pirm_sandbox_" in (proc / "cmdline").read_bytes():
-                out.add(int(proc.name))
+            if not (proc.name.isdigit() and b"pirm_sandbox_" in (proc / "cmdline").read_bytes()):
+                continue
+            status = (proc / "status").read_text().splitlines()
         except OSError:
-            pass
+            continue
+        ppid = next((int(line.split()[1]) for line in status if line.startswith("PPid:")), None)
+        if ppid == os.getpid():
+            out.add(int(proc.name))
     return out
 
 

@@ -135,11 +135,14 @@ def test_ppcn_student_recipe_beats_doing_nothing(photos, tmp_path, weights_dir):
     on MEASURED_ON (doing nothing 18.39): 2026-11-24: 60: 14.77, 120: 12.36, 180: 16.83,
     240: 18.62, 300: 18.51, 360: 19.69; 2026-11-25, after the image-wide means became
     two reductions (the same values to float32 rounding): 13.90, 12.58, 13.66, 15.48,
-    19.18, 12.37. The adversarial recipe at lr 5e-3 oscillates from check to check, so
-    the last step alone is not what is asserted."""
+    19.18, 12.37; 2026-12-03: 13.91, 14.25, 17.33, 18.12, 16.75, 15.44 (a CI rehearsal
+    failed on it). The adversarial recipe at lr 5e-3 (10x the published 5e-4) oscillates
+    from check to check, and where its best check lands is luck. At lr 1e-3 it rises
+    steadily (2026-12-03, seed 0: 15.15, 16.52, 17.39, 17.98, 18.38, 19.26; seed 2: 14.80,
+    15.02, 16.77, 18.10, 19.02, 18.76), so that is the rate used."""
     keras.utils.set_random_seed(0)
     result = train("ppcn_student", f"synthetic:{photos}", steps=360, workdir=tmp_path / "run",
-                   teacher="ppcn_teacher.paper", batch_size=8, patch_size=48, lr=5e-3, degradation=MEASURED_ON,
+                   teacher="ppcn_teacher.paper", batch_size=8, patch_size=48, lr=1e-3, degradation=MEASURED_ON,
                    checkpoint_every=120, validate_every=60, vgg_weights="random:he_normal", progress=False)
     psnrs = [h["val_psnr"] for h in result["history"]]
     nothing = result["history"][-1]["val_input_psnr"]
