@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 SHARED ?= $(abspath ../shared)
 export KERAS_BACKEND := tensorflow
+# two pytest processes: while one traces, converts or starts a child, the other computes
+TEST_WORKERS ?= 2
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +19,7 @@ install: $(VENV)/.installed
 test: install
 	PIRM_DATA_DIR=$${PIRM_DATA_DIR-$(SHARED)/data/pirm2018} \
 	PIRM_WEIGHTS_DIR=$${PIRM_WEIGHTS_DIR-$(SHARED)/pretrained} \
-	$(VENV)/bin/python -m pytest -ra --durations=25 tests
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) -ra --durations=25 tests
 
 .PHONY: install test
 

@@ -66,7 +66,7 @@ setup(
         "tflite": ["ai-edge-litert"],
         "onnx": ["tf2onnx", "onnxruntime"],
         "bench": ["matplotlib"],
-        "test": ["pytest", "tf2onnx", "onnxruntime", "matplotlib"],
+        "test": ["pytest", "pytest-xdist", "tf2onnx", "onnxruntime", "matplotlib"],
     },
     entry_points={"console_scripts": [
         "pirm-export=pirm_enhance.cli.export:main",
