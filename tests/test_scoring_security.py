@@ -395,6 +395,23 @@ def test_memory_limit_reaches_the_child(tmp_path, tiny_data):
     assert out["fidelity"]["count"] == 3 and out["time"] is None
 
 
+def test_out_of_memory_at_start_is_a_memory_error(tmp_path):
+    """A child that fails while importing TensorFlow under the limit (CI saw a SystemError,
+    "error return without exception set", from a C extension whose malloc failed) is
+    reported as over the memory limit, not as a crash of the model."""
+    from pirm_enhance.scoring import sandbox
+
+    log = tmp_path / "child.log"
+    log.write_text("Traceback (most recent call last):\n"
+                   + sandbox._BOOT.split('oom = b"', 1)[1].split("\\n", 1)[0] + "\n")
+    err = sandbox._died(tmp_path / "x.pb", 1, log, 2**29)
+    assert isinstance(err, SubmissionError) and "ran out of memory under the 0.5 GiB memory limit" in str(err)
+    assert sandbox._error_payload(SystemError("error return without exception set"), "x.pb")["oom"]
+    assert not sandbox._error_payload(SystemError("something else"), "x.pb")["oom"]
+    log.write_text("ImportError: libtensorflow_framework.so.2: failed to map segment from shared object\n")
+    assert isinstance(sandbox._died(tmp_path / "x.pb", 1, log, 2**29), SubmissionError)
+
+
 def test_time_limit_kills_the_child(tmp_path, tiny_data):
     slow = frozen_pb(tmp_path / "slow.pb", lambda x: x * 0.9)
     before = _sandbox_pids()

@@ -72,7 +72,7 @@ os._exit(code)  # no interpreter teardown: TensorFlow's threads can make it slow
 """
 
 _OOM_WORDS = ("out of memory", "OOM when allocating", "ResourceExhausted", "bad_alloc", "Cannot allocate memory",
-              "MemoryError", "failed to allocate")
+              "MemoryError", "failed to allocate", "failed to map segment")  # the last: dlopen under the limit
 
 
 def is_sandboxed(submission):
