@@ -188,6 +188,9 @@ RGB2XYZ = ((0.4124564, 0.3575761, 0.1804375), (0.2126729, 0.7151522, 0.0721750),
            (0.0193339, 0.1191920, 0.9503041))
 
 
+NOISE_FLOOR_SIGMA = 4.0  # pixels: wide enough to average the grain, narrow enough for shading
+
+
 @dataclasses.dataclass(frozen=True)
 class CameraPipeline:
     """Unprocessing (Brooks et al. 2019) + a cheap phone's forward pipeline.
@@ -210,6 +213,15 @@ class CameraPipeline:
     ``blur_sigma`` (lens, pixels), ``vignette``, ``sharpen`` (unsharp-mask
     amount, radius 1 px), ``jpeg_quality``.
 
+    ``noise_floor``: take the noise's expected colour out of the phone picture (a real
+    ISP's noise-floor correction). Clipped at 0 and then gained by about 2 in red and
+    1.7 in blue, the sensor noise lifts a neutral shadow towards magenta (R/G 1.12 at
+    grey 0.05), which a model trained on such pairs learns to remove from every
+    shadow, casts-free ones too (BUILD_NOTES, Default model). With it on, the ISP
+    also runs on the noiseless mosaic and the low-pass (sigma
+    :data:`NOISE_FLOOR_SIGMA`) of the difference is subtracted: the grain stays, its
+    mean colour goes. Off by default: the shipped default was trained without it.
+
     The AWB error (+-2%) and the saturation range (0.75-1) are narrow on
     purpose: a random colour change that the picture itself does not reveal
     cannot be learnt back, only hedged, and a model trained on +-6% and 0.65-1
@@ -230,6 +242,7 @@ class CameraPipeline:
     sharpen: tuple = (0.2, 0.9)
     jpeg_quality: tuple = (60, 92)
     noise_scale: float = 1.0
+    noise_floor: bool = False
 
 
 def _smoothstep(x):
@@ -262,6 +275,32 @@ def _bilinear_demosaic(mosaic, masks):
     return (num / den)[0]
 
 
+def _phone_isp(mosaic, masks, gains, rgb2cam, seed, p):
+    """The phone's ISP from the noisy mosaic to its tone curve (before sharpening and JPEG)."""
+    # phone ISP: white balance with an AWB error, bilinear demosaic, weak colour matrix
+    error = tf.stack([1.0 + _uniform(seed, 30, p.awb_error), 1.0, 1.0 + _uniform(seed, 31, p.awb_error)])
+    x = _bilinear_demosaic(tf.clip_by_value(mosaic, 0.0, 1.0), masks) * gains * error
+    # a saturated sensor stays neutral: clip at the white point of the least-gained channel
+    x = tf.minimum(x, tf.reduce_min(gains * error))
+    x = tf.tensordot(x, tf.transpose(tf.linalg.inv(rgb2cam)), axes=1)
+    luma = tf.reduce_sum(x * tf.constant([0.2126, 0.7152, 0.0722]), axis=-1, keepdims=True)
+    x = luma + _uniform(seed, 32, p.saturation) * (x - luma)
+    # the DSLR's rendering (gamma and S-curve), then the phone's flatter, darker tone on
+    # luminance only (every channel scaled alike: hues stay put, as in colour-preserving ISPs)
+    x = _smoothstep(tf.clip_by_value(x, 0.0, 1.0) ** (1.0 / 2.2))
+    luma = tf.reduce_sum(x * tf.constant([0.2126, 0.7152, 0.0722]), axis=-1, keepdims=True)
+    t = _uniform(seed, 33, p.tone)
+    flat = _uniform(seed, 36, p.exposure) * ((1.0 - t) * luma + t * _inverse_smoothstep(luma))
+    on_luma = x * flat / tf.maximum(luma, 1e-4)
+    # or a simpler ISP's global tone curve, the same on every channel (lower contrast about
+    # mid-grey, darker, a gamma): no hue shift either, but less saturation
+    c = _uniform(seed, 37, p.lut_contrast)
+    lut = tf.clip_by_value(0.5 + (x * _uniform(seed, 38, p.exposure) - 0.5) * c, 0.0, 1.0)
+    per_channel = lut ** _uniform(seed, 39, p.lut_gamma)
+    x = tf.where(_uniform(seed, 40, (0.0, 1.0)) < p.lut_share, per_channel, on_luma)
+    return x
+
+
 def _camera_pipeline(image, seed, p, position):
     h, w = tf.shape(image)[0], tf.shape(image)[1]
     # unprocess (Brooks et al. 2019): tone curve, gamma, colour matrix, gains
@@ -288,28 +327,14 @@ def _camera_pipeline(image, seed, p, position):
     log_shot = _uniform(seed, 27, (float(np.log(1e-4)), float(np.log(1.2e-2))))
     log_read = 2.18 * log_shot + 1.20 + 0.26 * tf.random.stateless_normal([], tf.stack([seed[0], seed[1] + 28]))
     variance = p.noise_scale * (tf.exp(log_shot) * tf.maximum(mosaic, 0.0) + tf.exp(log_read))
-    mosaic = mosaic + tf.sqrt(variance) * tf.random.stateless_normal(tf.shape(mosaic), tf.stack([seed[0], seed[1] + 29]))
-    # phone ISP: white balance with an AWB error, bilinear demosaic, weak colour matrix
-    error = tf.stack([1.0 + _uniform(seed, 30, p.awb_error), 1.0, 1.0 + _uniform(seed, 31, p.awb_error)])
-    x = _bilinear_demosaic(tf.clip_by_value(mosaic, 0.0, 1.0), masks) * gains * error
-    # a saturated sensor stays neutral: clip at the white point of the least-gained channel
-    x = tf.minimum(x, tf.reduce_min(gains * error))
-    x = tf.tensordot(x, tf.transpose(tf.linalg.inv(rgb2cam)), axes=1)
-    luma = tf.reduce_sum(x * tf.constant([0.2126, 0.7152, 0.0722]), axis=-1, keepdims=True)
-    x = luma + _uniform(seed, 32, p.saturation) * (x - luma)
-    # the DSLR's rendering (gamma and S-curve), then the phone's flatter, darker tone on
-    # luminance only (every channel scaled alike: hues stay put, as in colour-preserving ISPs)
-    x = _smoothstep(tf.clip_by_value(x, 0.0, 1.0) ** (1.0 / 2.2))
-    luma = tf.reduce_sum(x * tf.constant([0.2126, 0.7152, 0.0722]), axis=-1, keepdims=True)
-    t = _uniform(seed, 33, p.tone)
-    flat = _uniform(seed, 36, p.exposure) * ((1.0 - t) * luma + t * _inverse_smoothstep(luma))
-    on_luma = x * flat / tf.maximum(luma, 1e-4)
-    # or a simpler ISP's global tone curve, the same on every channel (lower contrast about
-    # mid-grey, darker, a gamma): no hue shift either, but less saturation
-    c = _uniform(seed, 37, p.lut_contrast)
-    lut = tf.clip_by_value(0.5 + (x * _uniform(seed, 38, p.exposure) - 0.5) * c, 0.0, 1.0)
-    per_channel = lut ** _uniform(seed, 39, p.lut_gamma)
-    x = tf.where(_uniform(seed, 40, (0.0, 1.0)) < p.lut_share, per_channel, on_luma)
+    noisy = mosaic + tf.sqrt(variance) * tf.random.stateless_normal(tf.shape(mosaic), tf.stack([seed[0], seed[1] + 29]))
+    x = _phone_isp(noisy, masks, gains, rgb2cam, seed, p)
+    if p.noise_floor:
+        # the noise's expected colour, taken out: the same photo through the same ISP
+        # without noise, and the low-pass of the difference (the local bias of clipped,
+        # gamma-curved noise) subtracted; the grain itself stays
+        bias = _gaussian_blur(x - _phone_isp(mosaic, masks, gains, rgb2cam, seed, p), tf.constant(NOISE_FLOOR_SIGMA))
+        x = x - bias
     # over-sharpening, JPEG
     x = x + _uniform(seed, 34, p.sharpen) * (x - _gaussian_blur(x, tf.constant(1.0)))
     quality = tf.cast(_uniform(seed, 35, (float(p.jpeg_quality[0]), float(p.jpeg_quality[1]) + 1)), tf.int32)
