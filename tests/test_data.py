@@ -139,3 +139,15 @@ def test_noise_floor_keeps_noisy_shadows_neutral():
     grey = np.full((40, 40, 3), 0.1, np.float32)
     grain = degrade(grey, [3, 7], corrected).numpy()[12:-12, 12:-12].std()
     assert grain > 0.5 * degrade(grey, [3, 7], CameraPipeline()).numpy()[12:-12, 12:-12].std()
+
+
+def test_noise_floor_is_a_recipe_option():
+    """``noise_floor: True`` in a recipe (or as a train() override) makes its synthetic pairs
+    with the corrected camera pipeline; without it, the default pipeline."""
+    from pirm_enhance.data.degrade import CameraPipeline
+    from pirm_enhance.training.loop import degradation_for
+    from pirm_enhance.training.recipes import OPTION_KEYS
+
+    assert "noise_floor" in OPTION_KEYS
+    assert degradation_for({"noise_floor": True}) == CameraPipeline(noise_floor=True)
+    assert degradation_for({}) is None

@@ -73,11 +73,13 @@ def write_card(args, wall=None):
         "parameters": model.count_params(),
         "recipe": {"name": RECIPE, "terms": {k: rec[k] for k in ("l1", "chroma", "color", "tv") if rec.get(k)},
                    "lr": rec["lr"], "lr_decay": rec["lr_decay"], "lr_decay_every": rec["lr_decay_every"],
-                   "seed": SEED,
+                   "seed": SEED, "noise_floor": bool(rec.get("noise_floor")),
                    "note": "no VGG or adversarial term: nothing is downloaded where this model is built"},
         "data": {"source": "ai-benchmark 0.1.2 (Apache-2.0), ai_benchmark/data/enhancement, 100 photos 1024x682",
                  "pairs": "synthetic: pirm_enhance.data.degrade.CameraPipeline (Brooks et al. 2019 unprocessing "
-                          "+ a cheap phone's forward pipeline), random 128x128 crops, flips and rotations",
+                          "+ a cheap phone's forward pipeline"
+                          + (", with its noise-floor correction" if rec.get("noise_floor") else "")
+                          + "), random 128x128 crops, flips and rotations",
                  "held_out_photos": colour.held_out_names()},
         "steps": history[-1]["step"], "chosen_step": best["step"],
         "selection": "the step with the best PSNR on the held-out photos' synthetic pairs",

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from pirm_enhance.data import pairs as pair_data
-from pirm_enhance.data.degrade import BicubicDownUp
+from pirm_enhance.data.degrade import BicubicDownUp, CameraPipeline
 from pirm_enhance.data.io import write_atomic, write_png
 from pirm_enhance.errors import DataMissing, ModelFileError, UsageError, first_line
 from pirm_enhance.metrics import ms_ssim, psnr
@@ -494,12 +494,15 @@ def train(recipe, data, steps=None, workdir="runs/train", batch_size=None, patch
 def degradation_for(rec):
     """The degradation that makes a recipe's ``synthetic:`` pairs: ``pairs: "track_a"``
     gives Track A's bicubic x4 down/up input (with ``lr_blur``, KAIST's blurred
-    low-resolution variant); otherwise ``None`` (the default camera pipeline)."""
+    low-resolution variant); ``noise_floor: True`` the camera pipeline with its noise-floor
+    correction; otherwise ``None`` (the default camera pipeline)."""
     kind = rec.get("pairs") or "enhancement"
     if kind == "track_a":
         return BicubicDownUp(factor=int(rec.get("sr_factor", 4)), lr_blur=tuple(rec.get("lr_blur") or (0.0, 0.0)))
     if kind != "enhancement":
         raise UsageError(f"pairs {kind!r}: choose enhancement (phone-like photos) or track_a (bicubic x4 down/up)")
+    if rec.get("noise_floor"):
+        return CameraPipeline(noise_floor=True)
     return None
 
 
