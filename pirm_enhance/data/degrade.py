@@ -217,7 +217,7 @@ class CameraPipeline:
     ISP's noise-floor correction). Clipped at 0 and then gained by about 2 in red and
     1.7 in blue, the sensor noise lifts a neutral shadow towards magenta (R/G 1.12 at
     grey 0.05), which a model trained on such pairs learns to remove from every
-    shadow, casts-free ones too (BUILD_NOTES, Default model). With it on, the ISP
+    shadow, cast-free ones too (BUILD_NOTES, Default model). With it on, the ISP
     also runs on the noiseless mosaic and the low-pass (sigma
     :data:`NOISE_FLOOR_SIGMA`) of the difference is subtracted: the grain stays, its
     mean colour goes. Off by default: the shipped default was trained without it.
