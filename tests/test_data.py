@@ -146,8 +146,10 @@ def test_noise_floor_is_a_recipe_option():
     with the corrected camera pipeline; without it, the default pipeline."""
     from pirm_enhance.data.degrade import CameraPipeline
     from pirm_enhance.training.loop import degradation_for
-    from pirm_enhance.training.recipes import OPTION_KEYS
+    from pirm_enhance.training.recipes import OPTION_KEYS, recipe
 
     assert "noise_floor" in OPTION_KEYS
     assert degradation_for({"noise_floor": True}) == CameraPipeline(noise_floor=True)
     assert degradation_for({}) is None
+    assert degradation_for(recipe("default", noise_floor=True)) == CameraPipeline(noise_floor=True)
+    assert degradation_for(recipe("default")) is None  # the shipped default was trained without it

@@ -402,8 +402,7 @@ def test_out_of_memory_at_start_is_a_memory_error(tmp_path):
     from pirm_enhance.scoring import sandbox
 
     log = tmp_path / "child.log"
-    log.write_text("Traceback (most recent call last):\n"
-                   + sandbox._BOOT.split('oom = b"', 1)[1].split("\\n", 1)[0] + "\n")
+    log.write_text(f"Traceback (most recent call last):\n{sandbox.OOM_AT_START}\n")
     err = sandbox._died(tmp_path / "x.pb", 1, log, 2**29)
     assert isinstance(err, SubmissionError) and "ran out of memory under the 0.5 GiB memory limit" in str(err)
     assert sandbox._error_payload(SystemError("error return without exception set"), "x.pb")["oom"]

@@ -139,7 +139,9 @@ def test_ppcn_student_recipe_beats_doing_nothing(photos, tmp_path, weights_dir):
     failed on it). The adversarial recipe at lr 5e-3 (10x the published 5e-4) oscillates
     from check to check, and where its best check lands is luck. At lr 1e-3 it rises
     steadily (2026-12-03, seed 0: 15.15, 16.52, 17.39, 17.98, 18.38, 19.26; seed 2: 14.80,
-    15.02, 16.77, 18.10, 19.02, 18.76), so that is the rate used."""
+    15.02, 16.77, 18.10, 19.02, 18.76), so that is the rate used. What is asserted is
+    learning, not a finished picture: the step-360 samples at lr 1e-3 are denoised and
+    well exposed but almost grey (the beige and yellow walls lose their colour)."""
     keras.utils.set_random_seed(0)
     result = train("ppcn_student", f"synthetic:{photos}", steps=360, workdir=tmp_path / "run",
                    teacher="ppcn_teacher.paper", batch_size=8, patch_size=48, lr=1e-3, degradation=MEASURED_ON,

@@ -53,10 +53,11 @@ SANDBOXED_FORMATS = ("pb", "saved_model", "tflite", "onnx")
 # or as SystemError ("error return without exception set": a C extension whose malloc
 # returned NULL); either is reported with a line built before the limit applies, since
 # by then even reading a file can fail.
+OOM_AT_START = "pirm-sandbox: out of memory while starting under the memory limit"
 _BOOT = """
 import ctypes, os, resource, sys
 limit = int(sys.argv[1])
-oom = b"pirm-sandbox: out of memory while starting under the memory limit\\n"
+oom = b"%s\\n"
 resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 try:
     ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: die with the scorer
@@ -69,10 +70,12 @@ except (MemoryError, SystemError):
     os._exit(1)
 code = child_main(sys.argv[2])
 os._exit(code)  # no interpreter teardown: TensorFlow's threads can make it slow
-"""
+""" % OOM_AT_START
 
 _OOM_WORDS = ("out of memory", "OOM when allocating", "ResourceExhausted", "bad_alloc", "Cannot allocate memory",
-              "MemoryError", "failed to allocate", "failed to map segment")  # the last: dlopen under the limit
+              "MemoryError", "failed to allocate",
+              "failed to map segment",  # dlopen under the limit
+              "error return without exception set")  # SystemError: a C extension whose malloc failed
 
 
 def is_sandboxed(submission):
@@ -280,8 +283,7 @@ def _work(request):
 
 def _error_payload(err, source):
     text = str(err) if isinstance(err, PirmError) else f"{source}: {type(err).__name__}: {first_line(err)}"
-    oom = (isinstance(err, MemoryError) or any(word in text for word in _OOM_WORDS)
-           or (isinstance(err, SystemError) and "without exception set" in str(err)))  # a failed malloc
+    oom = isinstance(err, MemoryError) or any(word in text for word in _OOM_WORDS)
     if isinstance(err, PirmError):
         return {"ok": False, "error": type(err).__name__, "message": text, "oom": oom}
     return {"ok": False, "error": "ModelRunError", "message": text, "oom": oom}
