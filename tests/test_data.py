@@ -151,5 +151,5 @@ def test_noise_floor_is_a_recipe_option():
     assert "noise_floor" in OPTION_KEYS
     assert degradation_for({"noise_floor": True}) == CameraPipeline(noise_floor=True)
     assert degradation_for({}) is None
-    assert degradation_for(recipe("default", noise_floor=True)) == CameraPipeline(noise_floor=True)
-    assert degradation_for(recipe("default")) is None  # the shipped default was trained without it
+    assert degradation_for(recipe("default")) == CameraPipeline(noise_floor=True)  # the shipped default's
+    assert degradation_for(recipe("default", noise_floor=False)) is None

@@ -33,6 +33,10 @@ class RSGUNet(ZooModel):
     tf1_checkpoint = False  # no official weights: Keras layer names only (up<i>, global_dense)
     output_range = (0.52 - 0.58, 0.52 + 0.58)
     tiny_config = {"width": 4}
+    # tiled inference runs e4, e5 and the global feature on the whole image (the
+    # LeakyReLU outputs after conv9, e3 at 1/8, and conv16, the 1/16 features before
+    # the decoder): their receptive field is wider than any tile overlap
+    context_split = ("conv9", 8, "conv16", 16)
 
     def __init__(self, width=16, residual=False, name="rsgunet", **kwargs):
         counter = iter(range(1, 100))
