@@ -71,7 +71,6 @@ class Enhancer:
         self._tile_runtimes = {}  # name -> built tile runtime
         self._found = {}  # tile size -> (name, cache entry) once one is cached or measured
         self.last_runtime = None  # (name, cache entry or None) of the last photo
-        self._warned_split = False
 
     def __call__(self, rgb, progress=None):
         rgb = np.asarray(rgb)
@@ -90,16 +89,6 @@ class Enhancer:
         from pirm_enhance import runtimes
 
         name, entry = self.runtime, None
-        if self.tiled.split is not None:
-            # a context split runs in Keras only (its passes exchange feature maps); the
-            # frozen and TFLite twins would give each tile its own deep context
-            if name == "auto":
-                name = "keras"
-            elif name != "keras" and not self._warned_split:
-                self._warned_split = True
-                log.warning("%s: --runtime %s runs each tile with its own deep context (seams "
-                            "possible); the keras runtime runs its deep layers on the whole image",
-                            self.name, name)
         if name == "auto":
             y0, y1, x0, x1 = self.tiled.tiles(*rgb.shape[:2])[0]
             size = (y1 - y0, x1 - x0)

@@ -14,22 +14,6 @@ naively would give each tile its own statistics and visible seams. Here:
    largest stride in the zoo), and the tiles are blended with linear ramps
    across the overlaps that ignore the outer ``overlap / 2`` pixels of each
    tile (exact for receptive-field radii up to that).
-
-Networks whose deep layers see further than any overlap (RSGUNet: five
-stride-2 stages, 3x3 convolutions at 1/16 and 1/32 of the resolution) declare a
-*context split* (``context_split = (start, start_stride, end, end_stride)``:
-layer names and their strides). :class:`ContextSplit` then runs them in two
-tiled passes with the deep part in between on the whole image:
-
-1. the encoder up to ``start`` on the tiles, its feature maps blended into one
-   map of the whole image (``start_stride`` times smaller: 1/8 for RSGUNet);
-2. the context part (``start`` to ``end``: RSGUNet's 1/16 and 1/32 layers and
-   its global feature) once on that map, so the deep features and the global
-   mean are those of the whole image, at any photo size;
-3. the rest on the tiles again, each reading its crop of the context map.
-
-Only the shallow layers' receptive field then crosses a tile edge, and the
-overlaps cover it. The encoder runs twice (about 1.4x the work of one pass).
 """
 
 import math
@@ -151,147 +135,30 @@ def blend_ramp(length, lo_edge, hi_edge, overlap):
     ``overlap / 2`` pixels (where zero padding reaches) get weight 0, then the
     weight rises linearly over ``overlap`` pixels; neighbouring tiles overlap by
     ``2 * overlap``, so their ramps are complementary and sum to 1."""
-    return ramp_at(np.arange(length, dtype=np.float32) + 0.5, length, lo_edge, hi_edge, overlap)
-
-
-def ramp_at(d, length, lo_edge, hi_edge, overlap):
-    """:func:`blend_ramp` at positions ``d`` (pixels from the tile's start; outside
-    ``[0, length]`` the weight is 0 next to an inner edge and 1 next to an image edge)."""
-    d = np.asarray(d, np.float32)
+    d = np.arange(length, dtype=np.float32) + 0.5
     margin = overlap / 2
-    r = np.ones(d.shape, np.float32)
+    r = np.ones(length, np.float32)
     if not lo_edge:
         r = np.minimum(r, np.clip((d - margin) / overlap, 0, 1))
     if not hi_edge:
-        r = np.minimum(r, np.clip((length - d - margin) / overlap, 0, 1))
+        r = np.minimum(r, np.clip((d[::-1] - margin) / overlap, 0, 1))
     return r
 
 
 def blend_tiles(run, image, tile, overlap, progress=None):
     """``run(crop [h, w, 3]) -> [h, w, 3]`` over the tiles of ``image``, blended."""
     h, w = image.shape[:2]
-    tiles = tile_spans(h, w, tile, overlap)
-    done = [0]
-
-    def one(crop, span):
-        y = run(crop)
-        done[0] += 1
-        if progress:
-            progress(done[0], len(tiles))
-        return y
-
-    return _blend(one, image, tiles, overlap)
-
-
-_ACTIVATIONS = (keras.layers.LeakyReLU, keras.layers.ReLU, keras.layers.Activation)
-
-
-def _input_tensors(layer):
-    try:
-        return keras.tree.flatten(layer.input)
-    except (AttributeError, ValueError):  # a layer used more than once
-        return []
-
-
-def _after_activations(model, name):
-    """The output of layer ``name``, followed through activation layers that are its only
-    consumer (``conv9`` -> the LeakyReLU after it)."""
-    tensor = model.get_layer(name).output
-    while True:
-        users = [layer for layer in model.layers if any(t is tensor for t in _input_tensors(layer))]
-        if len(users) != 1 or not isinstance(users[0], _ACTIVATIONS):
-            return tensor
-        tensor = users[0].output
-
-
-class ContextSplit:
-    """A model cut into encoder, whole-image context and decoder (see the module
-    docstring). ``ContextSplit(model)(image, tile, overlap)`` is the tiled output."""
-
-    def __init__(self, model):
-        start, self.start_stride, end, self.end_stride = model.context_split
-        if self.end_stride % self.start_stride or TILE_ALIGN % self.end_stride:
-            raise ValueError(f"context split strides {self.start_stride}, {self.end_stride}: the second must be "
-                             f"a multiple of the first and divide {TILE_ALIGN}")
-        inner, outer = _after_activations(model, start), _after_activations(model, end)
-        self.encoder = keras.Model(model.inputs, inner)
-        self.context = keras.Model(inner, outer)
-        self.decoder = keras.Model([model.inputs[0], outer], model.outputs)
-        for part in (self.encoder, self.decoder):
-            if _stat_layers(part):
-                raise ValueError(f"statistics layers outside the context part: {_stat_layers(part)}")
-        # pixels the encoder pads on each side before its first layer (its features start there)
-        self.pad = sum(layer.pad for layer in self.encoder.layers if isinstance(layer, zoo_layers.MirrorPad))
-        self.model = model
-        self._whole = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-        self._encode = tf.function(lambda x: self.encoder(x, training=False), reduce_retracing=True)
-        self._context = tf.function(lambda x: self.context(x, training=False), reduce_retracing=True)
-        self._decode = tf.function(lambda x, c: self.decoder([x, c], training=False), reduce_retracing=True)
-
-    def _feature_weights(self, shape, span, height, width, overlap):
-        """Blend weights of one tile's encoder features: the pixel ramps at the cells' centres."""
-        y0, y1, x0, x1 = span
-        a = self.start_stride
-        cy = np.arange(shape[0]) * a + a / 2 - self.pad
-        cx = np.arange(shape[1]) * a + a / 2 - self.pad
-        return (ramp_at(cy, y1 - y0, y0 == 0, y1 == height, overlap)[:, None]
-                * ramp_at(cx, x1 - x0, x0 == 0, x1 == width, overlap)[None, :])[..., None]
-
-    def __call__(self, image, tile, overlap, progress=None):
-        h, w = image.shape[:2]
-        spans = tile_spans(h, w, tile, overlap)
-        if len(spans) == 1:
-            out = self._whole(tf.constant(image[None])).numpy()[0]
-            if progress:
-                progress(1, 1)
-            return out
-        a, b = self.start_stride, self.end_stride
-        feats = []
-        for i, (y0, y1, x0, x1) in enumerate(spans):
-            feats.append(self._encode(tf.constant(image[None, y0:y1, x0:x1])).numpy()[0])
-            if progress:
-                progress(i + 1, 2 * len(spans))
-        fh = max(s[0] // a + f.shape[0] for s, f in zip(spans, feats))
-        fw = max(s[2] // a + f.shape[1] for s, f in zip(spans, feats))
-        inner = np.zeros((fh, fw, feats[0].shape[-1]), np.float32)
-        weight = np.zeros((fh, fw, 1), np.float32)
-        for span, f in zip(spans, feats):
-            oy, ox = span[0] // a, span[2] // a
-            wt = self._feature_weights(f.shape, span, h, w, overlap)
-            inner[oy:oy + f.shape[0], ox:ox + f.shape[1]] += f * wt
-            weight[oy:oy + f.shape[0], ox:ox + f.shape[1]] += wt
-        inner /= np.maximum(weight, 1e-12)
-        outer = self._context(tf.constant(inner[None]))
-        r = b // a
-        lengths = {span: (-(-f.shape[0] // r), -(-f.shape[1] // r)) for span, f in zip(spans, feats)}
-        del feats, inner
-        done = [len(spans)]
-
-        def run(crop, span):
-            (y0, _, x0, _), (lh, lw) = span, lengths[span]
-            piece = outer[:, y0 // b:y0 // b + lh, x0 // b:x0 // b + lw]
-            out = self._decode(tf.constant(crop[None]), piece).numpy()[0]
-            done[0] += 1
-            if progress:
-                progress(done[0], 2 * len(spans))
-            return out
-
-        return _blend(run, image, spans, overlap)
-
-
-def _blend(run, image, spans, overlap):
-    """``run(crop, span) -> [h, w, 3]`` over ``spans`` of ``image``, blended with
-    :func:`blend_ramp` weights."""
-    h, w = image.shape[:2]
     out = np.zeros((h, w, 3), np.float32)
     weight = np.zeros((h, w, 1), np.float32)
-    for span in spans:
-        y0, y1, x0, x1 = span
-        y = run(image[y0:y1, x0:x1], span)
+    tiles = tile_spans(h, w, tile, overlap)
+    for i, (y0, y1, x0, x1) in enumerate(tiles):
+        y = run(image[y0:y1, x0:x1])
         wt = (blend_ramp(y1 - y0, y0 == 0, y1 == h, overlap)[:, None]
               * blend_ramp(x1 - x0, x0 == 0, x1 == w, overlap)[None, :])[..., None]
         out[y0:y1, x0:x1] += y * wt
         weight[y0:y1, x0:x1] += wt
+        if progress:
+            progress(i + 1, len(tiles))
     return out / weight
 
 
@@ -340,9 +207,6 @@ class TiledModel:
                 twin_layer.set_weights(layer.get_weights())
         self._run_twin = tf.function(lambda x: self.twin(x, training=False), reduce_retracing=True)
         self.statistics = np.zeros(self.statistics_size, np.float32)  # the last image's, flattened
-        # networks that declare a context split run it (the keras runtime): deep context
-        # and global statistics of the whole image, at any size
-        self.split = ContextSplit(model) if getattr(model, "context_split", None) else None
 
     def statistics_image(self, image):
         """The image the statistics are taken on: ``image`` itself up to ``exact_pixels``
@@ -415,8 +279,6 @@ class TiledModel:
         :mod:`pirm_enhance.runtimes` has the others)."""
         if image.dtype == np.uint8:
             image = image.astype(np.float32) / 255.0
-        if self.split is not None and (run is None or run == self.run_tile or getattr(run, "name", None) == "keras"):
-            return self.split(image, self.tile, self.overlap, progress)
         self.set_statistics(image)
         run = run or self.run_tile
         return blend_tiles(lambda crop: run(crop, self.statistics), image, self.tile, self.overlap, progress)

@@ -52,41 +52,6 @@ def test_tiles_cover_the_image_and_statistics_are_image_wide():
     assert psnr(np.clip(a, 0, 1), np.clip(np.asarray(model(img[None]))[0], 0, 1)) > 40
 
 
-def _strong_rsgunet(residual):
-    import keras
-
-    keras.utils.set_random_seed(0)
-    model = pe.build_model("rsgunet", width=4, residual=residual)
-    rng = np.random.default_rng(0)
-    for w in model.weights:  # strong weights: the deep layers' context then matters
-        w.assign(w.numpy() + rng.normal(0, 0.15, w.shape).astype("float32"))
-    return model
-
-
-@pytest.mark.parametrize("residual", [False, True])
-def test_context_split_gives_tiles_the_whole_images_deep_context(residual):
-    """RSGUNet's 1/16 and 1/32 layers see further than any overlap: with its context split
-    the tiles agree with the whole-image run (the fixed-statistics twin alone, with the
-    same global mean but per-tile deep features, does not)."""
-    import tensorflow as tf
-
-    model = _strong_rsgunet(residual)
-    image = synthetic_photo(616, 904, seed=11)  # 4 x 6 tiles of 256
-    whole = np.clip(np.asarray(model(image[None]))[0], 0, 1)
-    tm = TiledModel(model, tile=256, overlap=64)
-    split = tm.split
-    x = tf.constant(image[None])
-    # the three parts compose to the network
-    assert np.array_equal(np.asarray(split.decoder([x, split.context(split.encoder(x))])), np.asarray(model(x)))
-    progress = []
-    tiled = np.clip(tm(image, progress=lambda i, n: progress.append((i, n))), 0, 1)
-    assert progress[-1] == (2 * len(tm.tiles(616, 904)),) * 2 and len(tm.tiles(616, 904)) == 24  # two passes
-    tm.split = None
-    twin = np.clip(tm(image), 0, 1)
-    assert psnr(tiled, whole) >= 50.0  # 85-100 dB measured
-    assert psnr(twin, whole) < 40.0  # about 30 dB
-
-
 @pytest.mark.parametrize("tile,overlap", [(512, 64), (768, 64), (256, 64), (96, 32)])
 def test_axis_spans_are_few_aligned_overlapping_and_even(tile, overlap):
     from pirm_enhance.tiling import axis_spans

@@ -36,7 +36,6 @@ def test_every_runtime_gives_the_keras_picture(arch, runtime):
     for w in model.weights:  # strong weights, so that the image-wide statistics matter
         w.assign(w.numpy() + rng.normal(0, 0.05, w.shape).astype("float32"))
     tiled = TiledModel(model, tile=128, overlap=32)
-    tiled.split = None  # the twins are compared (a context split runs in Keras only)
     assert len({(y1 - y0, x1 - x0) for y0, y1, x0, x1 in tiled.tiles(150, 230)}) > 1
     reference = tiled(image)
     out = tiled(image, run=runtimes.make(runtime, tiled))
@@ -146,17 +145,3 @@ def test_a_failing_tile_runtime_falls_back_to_keras(monkeypatch, caplog):
     assert "graph tile runtime failed (cannot plan this tile)" in caplog.text
     assert enhancer.last_runtime[0] == "keras"
     np.testing.assert_array_equal(out, expected)
-
-
-def test_a_context_split_model_tiles_in_keras_without_measuring(monkeypatch, caplog):
-    """RSGUNet's context split exchanges feature maps between its passes: ``auto`` runs it
-    in Keras (nothing measured); a forced frozen runtime still runs, with a warning."""
-    monkeypatch.setattr(runtimes, "measure", lambda *a, **k: pytest.fail("measured"))
-    model = tiny_model("rsgunet")
-    image = synthetic_photo(150, 300, seed=5)
-    auto = Enhancer(model, tile=128, overlap=32, measure_pixels=1)
-    out = auto(image)
-    assert auto.last_runtime == ("keras", None) and auto.tiled.split is not None
-    forced = Enhancer(model, tile=128, overlap=32, runtime="graph")
-    assert np.abs(forced(image) - out).max() < 0.05
-    assert forced.last_runtime == ("graph", None) and "own deep context" in caplog.text

@@ -41,10 +41,6 @@ class ZooModel(keras.Model):
       distillation loss compares (student and teacher of a ``kd`` recipe); ``None``
       when the architecture has no such layer. Its output has the input's height
       and width.
-    * ``context_split`` (``None``): ``(start, start_stride, end, end_stride)``, layer
-      names and their strides, for networks whose deep layers see further than a tile
-      overlap: tiled inference runs the layers after ``start`` up to ``end`` once on
-      the whole image (:class:`pirm_enhance.tiling.ContextSplit`).
 
     The challenge track is a property of trained weights, not of an architecture
     (SRCNN has Track A and Track B weights): it is the ``track`` field of
@@ -60,7 +56,6 @@ class ZooModel(keras.Model):
     output_range = (0.5 - 0.58, 0.5 + 0.58)
     tiny_config = {}
     kd_features = None
-    context_split = None
 
     def _finish(self, inputs, outputs, name, arch_config, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)

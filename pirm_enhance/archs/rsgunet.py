@@ -13,7 +13,13 @@ bias-free 2x2 transposed convolutions sized to each skip, range scaling
 its ``tanh`` is added to the input (clipped to [0, 1]), so the network starts
 as the identity and learns a correction; the input is mirror-padded by 16
 pixels inside the network (cropped back before the head), so the borders are
-not convolved with zeros (a dark frame otherwise). The project's default model
+not convolved with zeros (a dark frame otherwise), after the image is mirrored
+at the bottom and right to a multiple of 32 (``align``, on with ``residual``):
+TensorFlow's "same" padding of a stride-2 convolution pads the top only when the
+length is odd, so without it a 682-px-high photo is sampled on a grid one pixel
+off the one its 32-aligned tiles (and 128-px training patches) see, and tiles
+disagree with the whole-image run by up to 3 levels along whole tile rows
+(issue 11). The project's default model
 (``models/default.keras``, issue 11) uses it; ``residual=False`` (the default)
 is the published network.
 """
@@ -33,12 +39,8 @@ class RSGUNet(ZooModel):
     tf1_checkpoint = False  # no official weights: Keras layer names only (up<i>, global_dense)
     output_range = (0.52 - 0.58, 0.52 + 0.58)
     tiny_config = {"width": 4}
-    # tiled inference runs e4, e5 and the global feature on the whole image (the
-    # LeakyReLU outputs after conv9, e3 at 1/8, and conv16, the 1/16 features before
-    # the decoder): their receptive field is wider than any tile overlap
-    context_split = ("conv9", 8, "conv16", 16)
 
-    def __init__(self, width=16, residual=False, name="rsgunet", **kwargs):
+    def __init__(self, width=16, residual=False, align=None, name="rsgunet", **kwargs):
         counter = iter(range(1, 100))
 
         def conv(x, filters, strides=1, activation="lrelu", init="keras"):
@@ -50,7 +52,9 @@ class RSGUNet(ZooModel):
 
         w = width
         inputs = image_input()
-        x0 = layers.MirrorPad(16, name="mirror_pad")(inputs) if residual else inputs
+        align = residual if align is None else bool(align)
+        aligned = layers.PadToMultiple(32, name="align_pad")(inputs) if align else inputs
+        x0 = layers.MirrorPad(16, name="mirror_pad")(aligned) if residual else aligned
         s0 = conv(x0, w, strides=2)
         e1 = conv(conv(s0, w), w)
         e2 = conv(conv(conv(e1, w, strides=2), 2 * w), 2 * w)
@@ -74,9 +78,14 @@ class RSGUNet(ZooModel):
         x = layers.ConvTransposeLike(3, 2, use_bias=False, name="up4")([x, x0])
         if residual:
             x = conv(x, 3, activation=None, init="zeros")
-            x = layers.CropLike(name="crop")([x, inputs])
-            outputs = layers.ResidualHead(name="head")([inputs, x])
+            x = layers.CropLike(name="crop")([x, aligned])
         else:
             x = conv(x, 3, activation=None)
+        if align:
+            x = layers.CropLike(anchor="top_left", name="align_crop")([x, inputs])
+        if residual:
+            outputs = layers.ResidualHead(name="head")([inputs, x])
+        else:
             outputs = layers.OutputHead(offset=0.52, name="head")(x)
-        self._finish(inputs, outputs, name, {"width": width, "residual": bool(residual)}, **kwargs)
+        self._finish(inputs, outputs, name, {"width": width, "residual": bool(residual), "align": align},
+                     **kwargs)
