@@ -155,6 +155,46 @@ def test_chroma_loss_by_hand():
     np.testing.assert_allclose(float(chroma_loss(t, e)), (0.0168736 + 0.05) / 2, rtol=1e-5)
 
 
+def test_hue_loss_by_hand():
+    """Hue angle only: brightness and saturation changes cost nothing, a dark red turned
+    brown costs as much as a bright one, greys count nothing; by hand: a quarter turn of
+    the chroma on one of two equally coloured pixels costs |(1, 0) - (0, 1)| / 2 = 0.7071."""
+    from pirm_enhance.losses import hue_loss
+
+    red = np.array([0.6, 0.2, 0.2], np.float32)
+    grey = np.array([0.5, 0.5, 0.5], np.float32)
+    t = np.stack([red, grey])[None, None]  # [1, 1, 2, 3]
+    assert float(hue_loss(t, t)) < 1e-5
+    # brighter and paler: same chroma direction
+    e = t.copy()
+    e[0, 0, 0] = grey + 0.5 * (red - grey) + 0.1
+    assert float(hue_loss(t, e)) < 1e-4
+    # the grey pixel is free to change
+    e = t.copy()
+    e[0, 0, 1] = (0.7, 0.4, 0.3)
+    assert float(hue_loss(t, e)) < 1e-6
+    # brown (R, G, B) = (0.6, 0.4, 0.2) against red: the same loss at a third of the brightness
+    brown = np.array([0.6, 0.4, 0.2], np.float32)
+    bright = float(hue_loss(red[None, None, None], brown[None, None, None]))
+    dark = float(hue_loss(red[None, None, None] / 3, brown[None, None, None] / 3))
+    assert bright > 0.05 and dark == pytest.approx(bright, rel=1e-3)
+    # a quarter turn: chroma (Cb, Cr) rotated by 90 degrees, luma kept
+    m = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+    ycc = m @ red
+    turned = np.linalg.solve(m, np.array([ycc[0], -ycc[2], ycc[1]])).astype(np.float32)
+    two = np.stack([red, red])[None, None]
+    e = two.copy()
+    e[0, 0, 1] = turned
+    np.testing.assert_allclose(float(hue_loss(two, e)), np.sqrt(2) / 2, rtol=1e-4)
+    # the gradient stays finite where the output is grey and at the identity
+    import tensorflow as tf
+
+    x = tf.Variable(np.stack([grey, red])[None, None])
+    with tf.GradientTape() as tape:
+        value = hue_loss(t, x) + hue_loss(two, tf.concat([x[:, :, 1:], x[:, :, 1:]], 2))
+    assert np.isfinite(tape.gradient(value, x).numpy()).all()
+
+
 def test_mse_loss_by_hand():
     target = np.zeros((2, 3, 4, 3), np.float32)
     enhanced = np.zeros((2, 3, 4, 3), np.float32)

@@ -65,7 +65,7 @@ def test_a_new_architecture_passes_the_generic_checks(throwaway, tmp_path, rng):
     zoo_checks.check_tf1_round_trip(throwaway, tmp_path, rng)
     rec = {"arch": throwaway, "teacher": throwaway, "lr": 1e-3, "content": 1.0, "content_layers": ("relu1_2",),
            "contextual": 1.0, "contextual_layer": "conv2_1", "texture": 1.0, "color": 1.0, "tv": 1.0,
-           "l1": 1.0, "chroma": 1.0, "ms_ssim": 1.0, "ssim": 1.0, "kd": 1.0, "lcn": 1.0, "gradient": 1.0,
+           "l1": 1.0, "chroma": 1.0, "hue": 1.0, "ms_ssim": 1.0, "ssim": 1.0, "kd": 1.0, "lcn": 1.0, "gradient": 1.0,
            "mse": 1.0, "style": 1.0, "style_layers": ("relu1_2",)}
     from pirm_enhance.training.recipes import LOSS_KEYS
 

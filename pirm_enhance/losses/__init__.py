@@ -22,7 +22,7 @@ from pirm_enhance.losses.mdie import (adversarial_discriminator_loss, adversaria
                                       intrinsic_reconstruction_loss, mdie_discriminator_objective,
                                       mdie_generator_objective, mdie_reconstruction_loss,
                                       product_reconstruction_loss, pseudo_intrinsics)
-from pirm_enhance.losses.pixel import chroma_loss, color_loss, gaussian_kernel_21, l1_loss, mse_loss, tv_loss
+from pirm_enhance.losses.pixel import chroma_loss, color_loss, gaussian_kernel_21, hue_loss, l1_loss, mse_loss, tv_loss
 from pirm_enhance.losses.ssim import ms_ssim_loss, ms_ssim_tf, ssim_loss
 from pirm_enhance.losses.texture import Discriminator, discriminator_loss, texture_loss, to_gray
 from pirm_enhance.losses.vgg import VGG19Features, content_loss
@@ -32,7 +32,7 @@ __all__ = ["Discriminator", "RelativisticDiscriminator", "SNPRDiscriminator", "V
            "domain_classification_loss", "intrinsic_prior_loss", "intrinsic_reconstruction_loss",
            "mdie_discriminator_objective", "mdie_generator_objective", "mdie_reconstruction_loss",
            "product_reconstruction_loss", "pseudo_intrinsics", "boe_sbg_loss",
-           "chroma_loss", "color_loss", "content_loss", "contextual_loss", "discriminator_loss",
+           "chroma_loss", "color_loss", "hue_loss", "content_loss", "contextual_loss", "discriminator_loss",
            "gan_discriminator_loss", "gan_generator_loss", "gaussian_kernel_21", "geometry_losses",
            "gradient_loss", "gram_matrix", "kaist_discriminator_loss", "kaist_generator_losses", "kd_loss",
            "l1_loss", "lcn_loss", "local_contrast_normalise", "ms_ssim_loss", "ms_ssim_tf", "mse_loss", "per_channel_l1",

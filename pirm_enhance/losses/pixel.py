@@ -74,6 +74,29 @@ def chroma_loss(target, enhanced):
     return tf.reduce_mean(tf.abs(tf.tensordot(diff, tf.transpose(m), axes=1)))
 
 
+def hue_loss(target, enhanced, floor=0.02, eps=1e-8):
+    """Chroma-weighted hue-direction loss,
+    ``sum_p w_p |c_t / |c_t| - c_e / max(|c_e|, floor)| / (sum_p w_p + eps)``,
+    ``w_p = max(|c_t| - floor, 0)``, with ``c = (Cb, Cr)`` the BT.601 chroma of each
+    pixel (as in :func:`chroma_loss`). The distance of two unit chroma directions is
+    ``2 sin(theta / 2)``, about the hue angle ``theta`` in radians; the target's chroma
+    magnitude weights it, and greys under ``floor`` (whose hue is noise) count nothing.
+    ``floor`` also bounds the gradient where the output is nearly grey (a weak output
+    chroma then costs its missing length too). Zero for any change of brightness or
+    saturation that keeps the hue: a dark red turned brown costs as much as a bright one,
+    where L1 and :func:`chroma_loss`, which scale with brightness, barely see it. The
+    project's term for issue 11, whose bar is a saturation-weighted mean hue error
+    (:mod:`pirm_enhance.colour`)."""
+    m = tf.transpose(tf.constant(_CBCR, tf.float32))
+    ct = tf.tensordot(tf.convert_to_tensor(target, tf.float32), m, axes=1)
+    ce = tf.tensordot(tf.convert_to_tensor(enhanced, tf.float32), m, axes=1)
+    nt = tf.sqrt(tf.reduce_sum(tf.square(ct), -1, keepdims=True) + 1e-12)
+    ne = tf.sqrt(tf.reduce_sum(tf.square(ce), -1, keepdims=True) + 1e-12)
+    w = tf.maximum(nt - floor, 0.0)[..., 0]
+    gap = tf.sqrt(tf.reduce_sum(tf.square(ct / nt - ce / tf.maximum(ne, floor)), -1) + 1e-12)
+    return tf.reduce_sum(w * gap) / (tf.reduce_sum(w) + eps)
+
+
 def mse_loss(target, enhanced):
     """Mean squared error ``mean((y - x)^2)`` over every pixel, channel and image
     (TEAM ALEX's pixel term, PIRM 2018 report section 5.1: MSE + VGG)."""

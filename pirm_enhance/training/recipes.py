@@ -13,7 +13,7 @@ Override any key with ``recipe(name, key=value)``.
 Loss terms (the trainer's ``generator_terms``): ``content`` (VGG-19 feature MSE on
 ``content_layers``), ``texture`` (the adversarial term, of kind ``gan``; the
 discriminator is trained iff it is non-zero), ``color``, ``tv``, ``l1`` (per RGB
-channel with ``l1_channel_weights``), ``mse``, ``chroma``, ``ms_ssim``, ``ssim``,
+channel with ``l1_channel_weights``), ``mse``, ``chroma``, ``hue``, ``ms_ssim``, ``ssim``,
 ``ssim_middle`` (1 - SSIM of the architecture's ``middle_output`` layer),
 ``contextual``, ``style`` (Gram loss on ``style_layers``), ``lcn`` and
 ``gradient`` (MENet's texture losses), ``kd``.
@@ -188,7 +188,7 @@ RECIPES = {
                           "(data.degrade.CameraPipeline); no VGG or adversarial term (needs no download)"},
 }
 
-LOSS_KEYS = ("content", "texture", "color", "tv", "l1", "mse", "chroma", "ms_ssim", "ssim", "ssim_middle",
+LOSS_KEYS = ("content", "texture", "color", "tv", "l1", "mse", "chroma", "hue", "ms_ssim", "ssim", "ssim_middle",
              "contextual", "style", "lcn", "gradient", "kd")
 # options of the loss terms, accepted as overrides by every recipe
 OPTION_KEYS = ("content_layers", "contextual_layer", "style_layers", "l1_normalisation", "l1_channel_weights",

@@ -186,6 +186,8 @@ class EnhancerTrainer(keras.Model):
             terms["tv"] = losses.tv_loss(enhanced)
         if w["chroma"]:
             terms["chroma"] = losses.chroma_loss(target, enhanced)
+        if w["hue"]:
+            terms["hue"] = losses.hue_loss(target, enhanced)
         if w["l1"]:
             channel_weights = self.recipe.get("l1_channel_weights")
             terms["l1"] = losses.l1_loss(target, enhanced, self.recipe.get("l1_normalisation", "mean")) \
