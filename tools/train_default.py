@@ -71,7 +71,7 @@ def write_card(args, wall=None):
         "architecture": rec["arch"],
         "config": rec["arch_config"],
         "parameters": model.count_params(),
-        "recipe": {"name": RECIPE, "terms": {k: rec[k] for k in ("l1", "chroma", "color", "tv") if rec.get(k)},
+        "recipe": {"name": RECIPE, "terms": {k: rec[k] for k in ("l1", "chroma", "hue", "color", "tv") if rec.get(k)},
                    "lr": rec["lr"], "lr_decay": rec["lr_decay"], "lr_decay_every": rec["lr_decay_every"],
                    "seed": SEED, "noise_floor": bool(rec.get("noise_floor")),
                    "note": "no VGG or adversarial term: nothing is downloaded where this model is built"},
