@@ -11,7 +11,10 @@ catch what an eye catches. All take ``[H, W, 3]`` arrays in [0, 1]:
   few scattered greenish-grey pixels make a noisy figure); ``psnr``; ``clip``, the fraction of pixels at 250/255 or more in
   every channel; ``blotch``, the fraction of the clean photo's grey pixels
   (saturation < 0.1, value >= 0.15) that became clearly coloured (saturation
-  >= 0.3); ``texture``, the mean absolute Laplacian over the clean photo's
+  >= 0.3 of the image's 5x5 local mean: a blotch is a region; single noisy
+  pixels average out, and ``chroma_noise`` measures them); ``chroma_noise``, the
+  mean magnitude (0-255) of the BT.601 chroma (Cb, Cr) minus its 7x7 local mean
+  over the clean photo's grey pixels (colour speckle); ``texture``, the mean absolute Laplacian over the clean photo's
   smooth pixels (a sky's "crumpled paper" raises it); ``border``, the largest
   difference (0-255) between the mean of an outer row/column and the row/column
   three pixels in, minus the same difference in the clean photo (a dark frame
@@ -66,6 +69,21 @@ def _local_std(gray, radius=3):
     return np.sqrt(np.maximum(sq - mean * mean, 0))
 
 
+def _local_mean(img, radius):
+    from scipy import ndimage
+
+    return ndimage.uniform_filter(img, (2 * radius + 1, 2 * radius + 1, 1), mode="reflect")
+
+
+_CBCR = np.array([[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
+def _chroma_speckle(img):
+    """Per-pixel magnitude of the chroma's high-pass (chroma minus its 7x7 local mean)."""
+    c = img @ _CBCR.T
+    return np.sqrt(((c - _local_mean(c, 3)) ** 2).sum(-1))
+
+
 def _edge_steps(u8):
     """Differences (0-255) between outer rows/columns and those three pixels in."""
     cols = [u8[:, 0].mean() - u8[:, 3].mean(), u8[:, -1].mean() - u8[:, -4].mean()]
@@ -80,7 +98,7 @@ def measure(clean, image):
     if clean.shape != image.shape:
         raise ValueError(f"shapes differ: clean {clean.shape}, image {image.shape}")
     hc, sc, vc = rgb_to_hsv(clean)
-    hi, si, _ = rgb_to_hsv(image)
+    hi, _, _ = rgb_to_hsv(image)
     coloured = (sc >= SAT_MIN) & (vc >= VAL_MIN)
     green = coloured & (hc >= GREEN[0]) & (hc <= GREEN[1])
     dh = hue_diff(hc, hi)
@@ -90,6 +108,7 @@ def measure(clean, image):
         return float((dh * w).sum() / w.sum()) if w.sum() > 0 else 0.0
 
     grey = (sc < 0.1) & (vc >= 0.15)
+    _, s_local, _ = rgb_to_hsv(_local_mean(image, 2))
     gray_clean = clean.mean(-1)
     smooth = _local_std(gray_clean) < 0.01
     mse = float(np.mean((clean - image) ** 2))
@@ -100,7 +119,8 @@ def measure(clean, image):
         "green_fraction": float(green.mean()),
         "psnr": float(10 * np.log10(1.0 / max(mse, 1e-12))),
         "clip": float((u8 >= 250).all(-1).mean()),
-        "blotch": float(((si >= 0.3) & grey).sum() / max(grey.sum(), 1)),
+        "blotch": float(((s_local >= 0.3) & grey).sum() / max(grey.sum(), 1)),
+        "chroma_noise": float(255 * _chroma_speckle(image)[grey].mean()) if grey.any() else 0.0,
         "texture": float(_laplacian(image.mean(-1))[smooth].mean()) if smooth.any() else 0.0,
         "border": float(np.max(np.abs(_edge_steps(u8)) - np.abs(_edge_steps(u8_clean)))),
         "gain": [float(g) for g in image.reshape(-1, 3).mean(0) / np.maximum(clean.reshape(-1, 3).mean(0), 1e-6)],

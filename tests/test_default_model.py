@@ -45,6 +45,9 @@ def test_the_measures_see_what_an_eye_sees(rng):
     blotchy = clean.copy()
     blotchy[20:40, 80:100] = (0.8, 0.5, 0.3)
     assert colour.measure(clean, blotchy)["blotch"] > 0.05
+    speckled = clean + 0.04 * rng.standard_normal((h, w, 3)).astype(np.float32)  # colour noise
+    assert colour.measure(clean, speckled)["chroma_noise"] > 5 * max(same["chroma_noise"], 0.5)
+    assert colour.measure(clean, speckled)["blotch"] < 0.01  # speckle is not a blotch
     blown = clean.copy()
     blown[:30, w // 2:] = 1.0
     assert colour.measure(clean, blown)["clip"] > 0.1
@@ -57,12 +60,12 @@ def test_the_measures_see_what_an_eye_sees(rng):
     assert colour.measure(clean, colour.castfree_phone(clean))["hue"] < 1.0
 
 
-# Where the default stands against issue 11's bars (the issue stays open on these):
-# worst cast-free hue error 15.2 degrees on one photo (bar 8; mean over the ten
-# photos 9.1), PIRM 19.07 dB (bar 19.3). The regression bound below holds the
+# Where the default stands against issue 11's bars (the issue stays open on the first):
+# worst cast-free hue error 9.6 degrees on one photo (69.jpg; bar 8; mean over the ten
+# photos 6.3), PIRM 19.32 dB (bar 19.3, met). The regression bound below holds the
 # current model to what it reaches; the strict xfail turns into a failure once a
 # model meets the bar, so that the bound gets tightened.
-HUE_NOW, HUE_BAR = 16.0, 8.0
+HUE_NOW, HUE_BAR = 10.5, 8.0
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +88,7 @@ def test_castfree_held_out_photos_keep_their_hues(castfree_report):
 
 
 @needs_photos
-@pytest.mark.xfail(strict=True, reason="issue 11 open: worst cast-free hue error 15.2 degrees, bar 8")
+@pytest.mark.xfail(strict=True, reason="issue 11 open: worst cast-free hue error 9.6 degrees, bar 8")
 def test_castfree_hue_meets_the_issue_bar(castfree_report):
     assert castfree_report["worst"]["hue"] <= HUE_BAR
 
@@ -108,6 +111,9 @@ def test_demo_pictures_have_no_faults(model, clean_photos, sample):
     assert m_out["hue_green"] is None or m_out["hue_green"] <= 20.0, m_out  # greens green
     assert m_out["hue"] <= max(m_in["hue"], 8.0), (m_in["hue"], m_out["hue"])
     assert m_out["blotch"] <= max(m_in["blotch"], 0.01), (m_in["blotch"], m_out["blotch"])  # no blotches
+    # colour speckle on greys: the default adds some (0.33 -> 0.83 levels on phone_9); bounded
+    speckle = max(m_in["chroma_noise"], m_clean["chroma_noise"])
+    assert m_out["chroma_noise"] <= 3.0 * speckle, (speckle, m_out["chroma_noise"])
     texture = max(m_in["texture"], m_clean["texture"])
     assert m_out["texture"] <= 1.2 * texture, (texture, m_out["texture"])  # no new texture
     assert m_out["border"] <= 8.0, m_out["border"]  # no border frame
@@ -115,5 +121,7 @@ def test_demo_pictures_have_no_faults(model, clean_photos, sample):
     whole = np.clip(np.asarray(model(phone[None], training=False))[0], 0, 1)
     tiled = Enhancer(model, tile=256, overlap=64)(phone)
     diff = np.abs(tiled - whole).mean(-1)
-    assert diff.mean() < 1.0 / 255, diff.mean()
-    assert max(diff.mean(0).max(), diff.mean(1).max()) < 3.0 / 255  # no column or row stands out
+    # measured 0.05-0.08 levels, worst row or column 0.26-0.41 (before RSGUNet's align:
+    # up to 2.98 for a model trained this long)
+    assert diff.mean() < 0.25 / 255, diff.mean()
+    assert max(diff.mean(0).max(), diff.mean(1).max()) < 1.0 / 255  # no column or row stands out

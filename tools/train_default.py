@@ -1,6 +1,6 @@
 """Retrain the project's default model from scratch (one command):
 
-    python tools/train_default.py            # about an hour on 2 CPU cores
+    python tools/train_default.py            # about 40 minutes on 2 CPU cores
 
 Recipe ``default`` (pirm_enhance.training.recipes): RSGUNet at width 12 with a
 residual output (starts as the identity), L1 + chroma + DPED colour + TV
