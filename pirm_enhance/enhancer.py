@@ -34,9 +34,12 @@ class Enhancer:
     measure_pixels = 2_000_000
     last_runtime = None
 
-    def __init__(self, model="default", tile=768, overlap=64, stats_pixels=500_000, whole_pixels=2_000_000,
+    def __init__(self, model="default", tile=768, overlap="auto", stats_pixels=500_000, whole_pixels=2_000_000,
                  post=None, runtime="auto", measure_pixels=2_000_000):
-        """``stats_pixels``: resolution of the statistics pass for photos over 1280x736. ``post``:
+        """``overlap``: pixels (a multiple of 32) or ``"auto"``: 32 for Keras models whose
+        receptive field is at most 16 pixels wide (tiling stays exact), else 64
+        (:func:`pirm_enhance.tiling.auto_overlap`). ``stats_pixels``: resolution of the
+        statistics pass for photos over 1280x736. ``post``:
         ``None`` or a name in :data:`pirm_enhance.postprocess.POSTS` (``"mpse"``: MPSE phase 3,
         regional histogram equalisation and gamma 1/2.2) applied to the model's output.
 
@@ -66,7 +69,8 @@ class Enhancer:
         elif runtime not in ("auto", "keras"):
             raise UsageError(f"--runtime {runtime} applies to Keras models; {self.name} is a "
                              f"{getattr(self.runner, 'kind', 'model')} file and runs as one")
-        self.tile, self.overlap = tile, overlap
+        self.tile = tile
+        self.overlap = self.tiled.overlap if self.tiled is not None else (64 if overlap == "auto" else overlap)
         self.runtime, self.measure_pixels = runtime, measure_pixels
         self._tile_runtimes = {}  # name -> built tile runtime
         self._found = {}  # tile size -> (name, cache entry) once one is cached or measured

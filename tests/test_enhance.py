@@ -30,6 +30,9 @@ def test_tiled_equals_whole_image(arch):
     whole = np.asarray(model(image[None]))[0]
     tiled = TiledModel(model, tile=256, overlap=64)(image)
     assert psnr(np.clip(tiled, 0, 1), np.clip(whole, 0, 1)) >= 40.0
+    auto = TiledModel(model, tile=256, overlap="auto")
+    if auto.overlap != 64:  # a receptive field of at most 16 px: 32 px overlaps are as exact
+        assert psnr(np.clip(auto(image), 0, 1), np.clip(whole, 0, 1)) >= 40.0
 
 
 def test_tiles_cover_the_image_and_statistics_are_image_wide():
@@ -50,6 +53,38 @@ def test_tiles_cover_the_image_and_statistics_are_image_wide():
     a, b = tm(img), tm(brighter)
     assert np.abs(a[:64, :64] - b[:64, :64]).max() > 1e-3
     assert psnr(np.clip(a, 0, 1), np.clip(np.asarray(model(img[None]))[0], 0, 1)) > 40
+
+
+def test_auto_overlap_follows_the_receptive_field():
+    """``overlap="auto"``: 32 px for networks that see at most 16 px around a pixel (PPCN 10,
+    SRCNN 8), 64 otherwise (DPED 18, RSGUNet's whole-image field); the picture is the one of
+    64 px overlaps, and a 12 MP photo computes 1.25x its pixels instead of 1.46x."""
+    from pirm_enhance.tiling import axis_spans, receptive_radius
+
+    found = {}
+    for arch in ("ppcn_student", "srcnn", "dped_resnet_12_64", "rsgunet"):
+        tm = TiledModel(pe.build_model(arch), tile=256, overlap="auto")
+        found[arch] = (tm.radius, tm.overlap)
+    assert found["ppcn_student"] == (10, 32) and found["srcnn"] == (8, 32)  # 9-1-5 kernels: 4 + 0 + 2 (+2 phase)
+    assert found["dped_resnet_12_64"][1] == 64 and found["dped_resnet_12_64"][0] > 16
+    assert found["rsgunet"][1] == 64 and found["rsgunet"][0] > 60
+    assert receptive_radius(pe.build_model("srcnn")) == 8
+
+    model = pe.build_model("ppcn_student")
+    rng = np.random.default_rng(0)
+    for w in model.weights:  # strong weights, so that the statistics visibly matter
+        w.assign(w.numpy() + rng.normal(0, 0.3, w.shape).astype("float32"))
+    img = synthetic_photo(300, 421, seed=1)
+    auto = TiledModel(model, tile=256, overlap="auto")
+    assert auto.overlap == 32 and len(auto.tiles(300, 421)) < len(TiledModel(model, tile=256, overlap=64).tiles(300, 421))
+    assert np.abs(auto(img) - TiledModel(model, tile=256, overlap=64)(img)).max() < 1e-4
+    factor = {ov: sum(e - s for s, e in axis_spans(4000, 768, ov)) * sum(e - s for s, e in axis_spans(3000, 768, ov))
+              / 12e6 for ov in (32, 64)}
+    assert factor[32] < 1.25 and factor[64] > 1.45
+    from pirm_enhance.errors import UsageError
+
+    with pytest.raises(UsageError, match="or --overlap auto"):
+        TiledModel(model, tile=256, overlap="wide")
 
 
 @pytest.mark.parametrize("tile,overlap", [(512, 64), (768, 64), (256, 64), (96, 32)])

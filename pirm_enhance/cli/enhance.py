@@ -16,6 +16,10 @@ from pirm_enhance.postprocess import POSTS
 from pirm_enhance.runtimes import CHOICES
 
 
+def _overlap(text):
+    return "auto" if text == "auto" else positive_int(text)
+
+
 def parser():
     p = ArgumentParser("pirm-enhance", __doc__)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or glob patterns")
@@ -28,7 +32,9 @@ def parser():
     p.add_argument("--strip-metadata", action="store_true", help="do not copy EXIF/ICC to the output")
     p.add_argument("--compare", action="store_true", help="also write side-by-side PNGs")
     p.add_argument("--tile", type=positive_int, default=768, help="largest tile size in pixels (multiple of 32)")
-    p.add_argument("--overlap", type=positive_int, default=64, help="tile overlap in pixels (multiple of 32)")
+    p.add_argument("--overlap", type=_overlap, default="auto",
+                   help="tile overlap in pixels (multiple of 32), or auto (default: 32 where the model's "
+                        "receptive field allows it, else 64)")
     p.add_argument("--max-pixels", type=positive_float, default=100e6, help="refuse larger images")
     p.add_argument("--post", choices=sorted(POSTS),
                    help="post-processing of the model's output: mpse = MPSE phase 3 (thesis 3.1.3): "
