@@ -8,6 +8,8 @@ table ``pretrained.json``.
 """
 
 import difflib
+import hashlib
+import json
 
 from pirm_enhance.errors import UnknownName
 
@@ -52,3 +54,20 @@ def get_builder(name):
 def build_model(name, **kwargs):
     """Build architecture ``name`` with random weights; ``kwargs`` go to its constructor."""
     return get_builder(name)(**kwargs)
+
+
+def _without_names(value):
+    if isinstance(value, dict):
+        return {k: _without_names(v) for k, v in value.items() if k != "name"}
+    if isinstance(value, (list, tuple)):
+        return [_without_names(v) for v in value]
+    return value
+
+
+def architecture_key(model):
+    """A hash of the model's layers (class and configuration, names left out) and weight
+    shapes: the same network built twice, with any weights, has the same key."""
+    parts = [[type(layer).__name__, _without_names(layer.get_config())] for layer in model.layers]
+    parts.append([list(w.shape) for w in model.weights])
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 from pirm_enhance.errors import UsageError, first_line
+from pirm_enhance.registry import architecture_key
 
 log = logging.getLogger(__name__)
 
@@ -169,23 +170,6 @@ def machine():
     except metadata.PackageNotFoundError:
         litert = "none"
     return f"{cpu}; {os.cpu_count()} cores; tensorflow {tf.__version__}; ai-edge-litert {litert}"
-
-
-def _without_names(value):
-    if isinstance(value, dict):
-        return {k: _without_names(v) for k, v in value.items() if k != "name"}
-    if isinstance(value, (list, tuple)):
-        return [_without_names(v) for v in value]
-    return value
-
-
-def architecture_key(model):
-    """A hash of the model's layers (class and configuration, names left out) and weight
-    shapes: the same network built twice, with any weights, has the same key."""
-    parts = [[type(layer).__name__, _without_names(layer.get_config())] for layer in model.layers]
-    parts.append([list(w.shape) for w in model.weights])
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def cache_path():

@@ -30,6 +30,7 @@ from keras import ops
 
 from pirm_enhance import layers as zoo_layers
 from pirm_enhance.errors import UsageError
+from pirm_enhance.registry import architecture_key
 
 TILE_ALIGN = 32
 DEFAULT_OVERLAP = 64
@@ -251,8 +252,6 @@ class TiledModel:
         self.statistics = np.zeros(self.statistics_size, np.float32)  # the last image's, flattened
         self.radius = None
         if overlap == "auto":
-            from pirm_enhance.runtimes import architecture_key
-
             key = architecture_key(model)
             if key not in _RADII:
                 from pirm_enhance.data.synthetic import synthetic_photo
