@@ -34,6 +34,8 @@ import numpy as np
 SAT_MIN, VAL_MIN = 0.15, 0.08
 GREEN = (70.0, 170.0)
 GREEN_MIN_FRACTION = 0.01
+# BT.601 (JPEG) chroma rows of RGB -> YCbCr: Cb, Cr (also the chroma and hue losses')
+BT601_CBCR = ((-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
 
 
 def rgb_to_hsv(img):
@@ -61,26 +63,21 @@ def _laplacian(gray):
 
 
 def _local_std(gray, radius=3):
-    from scipy import ndimage
-
-    size = 2 * radius + 1
-    mean = ndimage.uniform_filter(gray, size, mode="reflect")
-    sq = ndimage.uniform_filter(gray * gray, size, mode="reflect")
-    return np.sqrt(np.maximum(sq - mean * mean, 0))
+    mean = _local_mean(gray, radius)
+    return np.sqrt(np.maximum(_local_mean(gray * gray, radius) - mean * mean, 0))
 
 
 def _local_mean(img, radius):
+    """Mean over a ``(2 radius + 1)``-pixel square window (per channel for ``[H, W, C]``)."""
     from scipy import ndimage
 
-    return ndimage.uniform_filter(img, (2 * radius + 1, 2 * radius + 1, 1), mode="reflect")
-
-
-_CBCR = np.array([[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+    size = (2 * radius + 1,) * 2 + (1,) * (img.ndim - 2)
+    return ndimage.uniform_filter(img, size, mode="reflect")
 
 
 def _chroma_speckle(img):
     """Per-pixel magnitude of the chroma's high-pass (chroma minus its 7x7 local mean)."""
-    c = img @ _CBCR.T
+    c = img @ np.array(BT601_CBCR).T
     return np.sqrt(((c - _local_mean(c, 3)) ** 2).sum(-1))
 
 

@@ -70,7 +70,12 @@ class Enhancer:
             raise UsageError(f"--runtime {runtime} applies to Keras models; {self.name} is a "
                              f"{getattr(self.runner, 'kind', 'model')} file and runs as one")
         self.tile = tile
-        self.overlap = self.tiled.overlap if self.tiled is not None else (64 if overlap == "auto" else overlap)
+        if self.tiled is not None:
+            self.overlap = self.tiled.overlap
+        else:
+            from pirm_enhance.tiling import DEFAULT_OVERLAP
+
+            self.overlap = DEFAULT_OVERLAP if overlap == "auto" else overlap
         self.runtime, self.measure_pixels = runtime, measure_pixels
         self._tile_runtimes = {}  # name -> built tile runtime
         self._found = {}  # tile size -> (name, cache entry) once one is cached or measured

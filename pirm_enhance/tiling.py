@@ -174,16 +174,26 @@ _REPLACE = {zoo_layers.InstanceNorm: FixedInstanceNorm, zoo_layers.AdjustContras
             keras.layers.GlobalAveragePooling2D: FixedGlobalMean}
 
 
-def receptive_radius(model, size=161):
-    """The receptive-field radius (pixels) of ``model`` (a fixed-statistics twin: image
-    statistics would reach every pixel): how far from an output pixel the input pixels
-    with a non-zero gradient reach, on a ``size`` x ``size`` synthetic photo, for the
-    8 x 8 output pixels in its centre (every phase of strides up to 8). ``size // 2 - 8``
-    or more means at least that far (whole-image context)."""
+RADIUS_PROBE = 161  # pixels: the side of the synthetic photo receptive_radius reads
+
+
+def _probe_photo():
     from pirm_enhance.data.synthetic import synthetic_photo
 
+    return synthetic_photo(RADIUS_PROBE, RADIUS_PROBE, seed=0)
+
+
+def receptive_radius(model, image=None):
+    """The receptive-field radius (pixels) of ``model`` (a fixed-statistics twin: image
+    statistics would reach every pixel): how far from an output pixel the input pixels
+    with a non-zero gradient reach, on a square ``image`` (default a synthetic photo of
+    :data:`RADIUS_PROBE` pixels), for the 8 x 8 output pixels in its centre (every phase
+    of strides up to 8). ``size // 2 - 8`` or more means at least that far (whole-image
+    context)."""
+    image = _probe_photo() if image is None else image
+    size = image.shape[0]
     c, block = size // 2 - 4, 8
-    x = tf.Variable(synthetic_photo(size, size, seed=0)[None])
+    x = tf.Variable(image[None])
     with tf.GradientTape() as tape:
         y = model(x, training=False)
         if y.shape[1] != size or y.shape[2] != size:
@@ -254,10 +264,9 @@ class TiledModel:
         if overlap == "auto":
             key = architecture_key(model)
             if key not in _RADII:
-                from pirm_enhance.data.synthetic import synthetic_photo
-
-                self.set_statistics(synthetic_photo(161, 161, seed=0))  # any statistics: the radius is structural
-                _RADII[key] = receptive_radius(self.twin)
+                probe = _probe_photo()
+                self.set_statistics(probe)  # any statistics: the radius is structural
+                _RADII[key] = receptive_radius(self.twin, probe)
             self.radius = _RADII[key]
             self.overlap = auto_overlap(self.radius)
 

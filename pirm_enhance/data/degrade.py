@@ -220,7 +220,8 @@ class CameraPipeline:
     shadow, cast-free ones too (BUILD_NOTES, Default model). With it on, the ISP
     also runs on the noiseless mosaic and the low-pass (sigma
     :data:`NOISE_FLOOR_SIGMA`) of the difference is subtracted: the grain stays, its
-    mean colour goes. Off by default: the shipped default was trained without it.
+    mean colour goes. Off by default here (other recipes' pairs stay as they were);
+    the ``default`` recipe turns it on (``noise_floor: True``).
 
     The AWB error (+-2%) and the saturation range (0.75-1) are narrow on
     purpose: a random colour change that the picture itself does not reveal

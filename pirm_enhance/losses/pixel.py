@@ -4,6 +4,8 @@ import numpy as np
 import tensorflow as tf
 from scipy import stats
 
+from pirm_enhance.colour import BT601_CBCR
+
 
 def gaussian_kernel_21(kernlen=21, nsig=3):
     """DPED's colour-loss blur kernel: the square root of the outer product of the
@@ -60,7 +62,7 @@ def tv_loss(enhanced):
 
 
 # BT.601 chroma rows of RGB -> YCbCr (JPEG's colour transform, no offset)
-_CBCR = ((-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
+_CBCR = BT601_CBCR
 
 
 def chroma_loss(target, enhanced):
