@@ -75,6 +75,36 @@ class InstanceNorm(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class MeanCentre(keras.layers.Layer):
+    """``x * 255 -> (x*255 - mean_hw, mean_hw)``, per image and channel (PPCN's Track A
+    network, :mod:`pirm_enhance.archs.ppcn_sr`: an image-wide statistic, which tiling
+    replaces by the whole photo's, :class:`pirm_enhance.tiling.FixedMeanCentre`).
+
+    The mean is taken over W, then H, as the TF1 code did: on a 2K image one float32
+    mean over both axes at once is off by up to 0.1 (of 255), the two-step one by 1e-4."""
+
+    def call(self, x):
+        x = x * 255.0
+        mean = ops.mean(ops.mean(x, axis=2, keepdims=True), axis=1, keepdims=True)
+        return x - mean, mean
+
+    def compute_output_shape(self, input_shape):
+        return input_shape, (input_shape[0], 1, 1, input_shape[3])
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MeanRestore(keras.layers.Layer):
+    """``(x, mean) -> (x + mean) / 255``."""
+
+    def call(self, inputs):
+        x, mean = inputs
+        return (x + mean) / 255.0
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class AdjustContrast(keras.layers.Layer):
     """``(x - mean_hw) * factor + mean_hw`` per image and channel.
 

@@ -1,8 +1,9 @@
 """Tiled inference with image-wide statistics, so memory follows the tile, not the photo.
 
 The zoo's networks normalise with statistics of the whole image: instance
-norms (per-channel mean/variance), PPCN's contrast step (per-channel mean)
-and RSGUNet's global feature (mean of its deepest features). Running tiles
+norms (per-channel mean/variance), PPCN's contrast step (per-channel mean),
+RSGUNet's global feature (mean of its deepest features) and the Track A PPCN's
+input centring (per-channel mean of the photo). Running tiles
 naively would give each tile its own statistics and visible seams. Here:
 
 1. a *statistics pass* runs the model once on the whole image (as it is up to
@@ -104,6 +105,22 @@ class FixedGlobalMean(_Fixed):
         return (input_shape[0], input_shape[-1])
 
 
+class FixedMeanCentre(_Fixed):
+    """:class:`pirm_enhance.layers.MeanCentre` with the recorded mean of its input (the
+    photo in [0, 1]; the layer works in 0-255)."""
+
+    def build(self, input_shape):
+        self.mean = self._stat("mean", input_shape[-1])
+
+    def call(self, x):
+        (mean,) = self._current()
+        mean = ops.zeros_like(x[:, :1, :1, :]) + mean * 255.0
+        return x * 255.0 - mean, mean
+
+    def compute_output_shape(self, input_shape):
+        return input_shape, (input_shape[0], 1, 1, input_shape[3])
+
+
 def axis_spans(n, tile, overlap):
     """``[(start, end)]`` of the fewest tiles of at most ``tile`` pixels that cover
     ``n`` pixels with neighbours overlapping by at least ``2 * overlap``, spread
@@ -171,7 +188,7 @@ def blend_tiles(run, image, tile, overlap, progress=None):
 
 
 _REPLACE = {zoo_layers.InstanceNorm: FixedInstanceNorm, zoo_layers.AdjustContrast: FixedAdjustContrast,
-            keras.layers.GlobalAveragePooling2D: FixedGlobalMean}
+            keras.layers.GlobalAveragePooling2D: FixedGlobalMean, zoo_layers.MeanCentre: FixedMeanCentre}
 
 
 RADIUS_PROBE = 161  # pixels: the side of the synthetic photo receptive_radius reads

@@ -35,6 +35,24 @@ def test_tiled_equals_whole_image(arch):
         assert psnr(np.clip(auto(image), 0, 1), np.clip(whole, 0, 1)) >= 40.0
 
 
+@pytest.mark.parametrize("arch", pe.list_models())
+def test_tiles_read_every_image_wide_statistic_with_random_weights(arch):
+    """Every image-wide reduction of an architecture is one that tiling replaces by the
+    whole photo's (``tiling._REPLACE``): at its tiny config with seeded random weights
+    (official weights can hide a missing one: the Track A PPCN's input centring measured
+    97.8 dB with it, 24.7 dB without, where its official weights gave more than 40), 2 x 3
+    tiles of at most 256 px agree with the whole-image run."""
+    import keras
+    import zoo_checks
+
+    keras.utils.set_random_seed(3)
+    model = zoo_checks.tiny_model(arch)
+    image = synthetic_photo(308, 452, seed=11)
+    whole = np.asarray(model(image[None]))[0]
+    tiled = TiledModel(model, tile=256, overlap=64)(image)
+    assert psnr(np.clip(tiled, 0, 1), np.clip(whole, 0, 1)) >= 40.0
+
+
 def test_tiles_cover_the_image_and_statistics_are_image_wide():
     model = pe.build_model("ppcn_student")
     rng = np.random.default_rng(0)

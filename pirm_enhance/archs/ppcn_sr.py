@@ -31,7 +31,6 @@ import math
 
 import keras
 import numpy as np
-from keras import ops
 
 from pirm_enhance import layers
 from pirm_enhance.archs.base import ZooModel, image_input
@@ -47,34 +46,6 @@ _TF1_CONV_NAMES = (
     "res2/0/conv1", "res2/0/conv2", "res2/1/conv1", "res2/1/conv2", "trans/2",
     "n64s1/c/m", "conv2d", "conv2d_1",
 )
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class MeanCentre(keras.layers.Layer):
-    """``x * 255 -> (x*255 - mean_hw, mean_hw)``, per image and channel.
-
-    The mean is taken over W, then H, as the TF1 code did: on a 2K image one float32
-    mean over both axes at once is off by up to 0.1 (of 255), the two-step one by 1e-4."""
-
-    def call(self, x):
-        x = x * 255.0
-        mean = ops.mean(ops.mean(x, axis=2, keepdims=True), axis=1, keepdims=True)
-        return x - mean, mean
-
-    def compute_output_shape(self, input_shape):
-        return input_shape, (input_shape[0], 1, 1, input_shape[3])
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class MeanRestore(keras.layers.Layer):
-    """``(x, mean) -> (x + mean) / 255``."""
-
-    def call(self, inputs):
-        x, mean = inputs
-        return (x + mean) / 255.0
-
-    def compute_output_shape(self, input_shapes):
-        return input_shapes[0]
 
 
 def colour_shuffle_index(channels, scale):
@@ -137,7 +108,7 @@ class PPCNSR(ZooModel):
             return _lrelu(y) if act else y
 
         inputs = image_input()
-        x, mean = MeanCentre(name="mean_centre")(inputs)
+        x, mean = layers.MeanCentre(name="mean_centre")(inputs)
         x = conv(c, x, strides=2, act=True)
         x = conv(2 * c, x, strides=2, act=True)
         t = x = conv(c, x)
@@ -150,5 +121,5 @@ class PPCNSR(ZooModel):
         x = conv(3 * _SCALE * _SCALE, conv(c, x))
         x = ColourSubpixel(_SCALE, name="subpixel")(x)
         x = layers.CropLike(anchor="top_left", name="crop")([x, inputs])
-        outputs = MeanRestore(name="mean_restore")([x, mean])
+        outputs = layers.MeanRestore(name="mean_restore")([x, mean])
         self._finish(inputs, outputs, name, {"channels": channels}, **kwargs)
