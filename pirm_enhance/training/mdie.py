@@ -28,6 +28,25 @@ One step, on intrinsics ``X = F(x)`` (training mode), ``Y = G(X, c)``:
   MDIE reconstruction, 3.2.3; alpha and beta not given: 1 and 1 chosen) ``+
   paired x mean|F'(G(X_LQ, c_HQ)) - x_HQ|``.
 
+F and F' run with their batch norms in inference mode (phase 1's moving
+statistics; their scales and offsets still train), the usual way to fine-tune a
+pre-trained network with batch norm. In training mode, the norms of F' normalised
+each call's batch on its own: the recomposition of G's output then cancelled any
+change G made to a whole batch (an exposure or colour shift), and the moving
+statistics drifted towards phase 2's batches (held-out reconstruction 27.4 -> 24.3
+dB with the first shipped model). ``intrinsic_lr_scale`` multiplies the learning
+rate of F and F' (1: trained together, the thesis's "combined fashion"; 0: frozen).
+Measured (600 steps from one phase-1 pair, held-out photos): with every setting
+tried (scale 1, 0.1, 0; cycle weight 10, 1, 0) G changes its intrinsics by 0.0001-0.004 on average (stays near the identity)
+on its intrinsics; ``val_psnr_without_g`` (F'(F(x)), G left out) tracks
+``val_psnr`` to within 0.1 dB, except with F and F' frozen and a cycle weight of 1
+(G adds up to 0.4 dB, unsteadily). The discriminator stays at chance (its loss at 3
+ln 2): the single-attribute degradations of 64-px crops are too mild for it to
+classify (noise-only and texture-only pairs are 33.6 and 31.8 dB apart), so
+neither the classification nor the adversarial term gives G a direction, and the
+L1 cycle term holds it at the identity; with F and F' trained together, the paired
+term is met by F and F' instead.
+
 ``paired`` is not in the thesis, whose datasets are unpaired: here the
 low-quality image is made from the high-quality one, so the pair is known; the
 term is what lets a few CPU minutes of training beat doing nothing
@@ -40,8 +59,8 @@ Validation (16 held-out crops degraded in all three attributes,
 :func:`pirm_enhance.data.domains.degrade_all`, and 8 per single attribute): the
 whole ``mdie`` zoo model (target label all high quality), ``val_psnr``,
 ``val_ms_ssim`` and ``val_input_psnr`` (doing nothing) on the three-attribute
-pairs, ``val_psnr_<attribute>`` and ``val_input_psnr_<attribute>`` on the
-single-attribute ones. Workdir as in :mod:`pirm_enhance.training.mdie_intrinsic`
+pairs, ``val_psnr_without_g`` (F and F' alone) on them, ``val_psnr_<attribute>``
+and ``val_input_psnr_<attribute>`` on the single-attribute ones. Workdir as in :mod:`pirm_enhance.training.mdie_intrinsic`
 (samples: low quality | MDIE | high quality), plus the discriminator in the
 checkpoints. ``degradation`` is not used; ``strategy``: one device only.
 """
@@ -86,13 +105,21 @@ def run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy, ch
     nets = model.networks()
     decompose, generator, compose = nets["decompose"], nets["generator"], nets["compose"]
     discriminator = MDIEDiscriminator(width=int(rec.get("discriminator_width", 32)))
-    g_vars = decompose.trainable_variables + generator.trainable_variables + compose.trainable_variables
+    g_vars = generator.trainable_variables
+    f_vars = decompose.trainable_variables + compose.trainable_variables
     d_vars = discriminator.trainable_variables
+    scale = float(rec.get("intrinsic_lr_scale", 1.0))
+    if scale < 0:
+        raise ValueError(f"intrinsic_lr_scale must be >= 0 (0 freezes F and F'), got {scale}")
     g_opt, d_opt = make_adam(rec, beta_1=0.5), make_adam(rec, beta_1=0.5)
+    f_opt = make_adam({**rec, "lr": float(rec.get("lr", 1e-3)) * scale}, beta_1=0.5) if scale else None
     g_opt.build(g_vars)
     d_opt.build(d_vars)
-    run_ = RoutineRun(workdir, model, {"discriminator": discriminator, "g_optimizer": g_opt,
-                                       "d_optimizer": d_opt}, steps, progress)
+    objects = {"discriminator": discriminator, "g_optimizer": g_opt, "d_optimizer": d_opt}
+    if f_opt is not None:
+        f_opt.build(f_vars)
+        objects["f_optimizer"] = f_opt
+    run_ = RoutineRun(workdir, model, objects, steps, progress)
     w = {k: float(rec.get(k, 0.0)) for k in WEIGHTS}
 
     @tf.function
@@ -103,15 +130,17 @@ def run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy, ch
         original = batch_labels(attribute[0], quality)
         target = batch_labels(attribute[0], 1.0 - quality)
         with tf.GradientTape(persistent=True) as tape:
-            intrinsics = decompose(x, training=True)
+            # F and F' run with their batch norms in inference mode (phase 1's moving
+            # statistics; module docstring), G and D in training mode
+            intrinsics = decompose(x, training=False)
             fake = generator([intrinsics, target], training=True)
             cycled = generator([fake, original], training=True)
             real_src, real_cls = discriminator(intrinsics, training=True)
             fake_src_d, _ = discriminator(tf.stop_gradient(fake), training=True)
             fake_src, fake_cls = discriminator(fake, training=True)
             d_loss = mdie_discriminator_objective(real_src, fake_src_d, real_cls, original, w["domain_cls"])
-            recon = compose(intrinsics, training=True)
-            enhanced = compose(fake[:b], training=True)
+            recon = compose(intrinsics, training=False)
+            enhanced = compose(fake[:b], training=False)
             terms = {"adversarial": adversarial_generator_loss(fake_src),
                      "domain_cls": domain_classification_loss(fake_cls, target),
                      "cycle": cycle_loss(intrinsics, cycled),
@@ -122,6 +151,8 @@ def run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy, ch
                       + w["cycle"] * terms["cycle"] + terms["reconstruction"] + w["paired"] * terms["paired"])
         d_opt.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
         g_opt.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        if f_opt is not None:
+            f_opt.apply_gradients(zip(tape.gradient(g_loss, f_vars), f_vars))
         del tape
         return {"loss": g_loss, **terms, "discriminator": d_loss}
 
@@ -132,7 +163,10 @@ def run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy, ch
 
     def validate(step, logs):
         out = _predict(model, lows)
+        without_g = np.concatenate([np.asarray(compose(decompose(lows[i:i + 8], training=False), training=False))
+                                    for i in range(0, len(lows), 8)])
         metrics = {"val_psnr": mean_psnr(out, highs), "val_input_psnr": mean_psnr(lows, highs),
+                   "val_psnr_without_g": mean_psnr(without_g, highs),
                    "val_ms_ssim": float(np.nanmean([ms_ssim(t[None] * 255.0, np.clip(o, 0, 1)[None] * 255.0)
                                                     for o, t in zip(out, highs)]))}
         for name, (low, high) in single.items():

@@ -168,7 +168,7 @@ RECIPES = {
                                  "batch 8 photos (16 images), patch 64, 5000 steps"},
     "mdie": {"arch": "mdie", "routine": "mdie", "init": "runs/mdie_intrinsic/generator.keras", "adversarial": 1.0,
              "domain_cls": 1.0, "cycle": 10.0, "rec_lq": 1.0, "rec_hq": 1.0, "paired": 10.0,
-             "discriminator_width": 32, "lr": 1e-4, "batch_size": 8, "patch_size": 64, "steps": 10000,
+             "intrinsic_lr_scale": 1.0, "discriminator_width": 32, "lr": 1e-4, "batch_size": 8, "patch_size": 64, "steps": 10000,
              "source": "MDIE (thesis 'DPED+, MPSE and MDIE', 3.2.2-3.2.3, 5.2): F, StarGAN-style G with label + "
                        "mask vector over the colour/noise/texture datasets, F', trained together from the "
                        "pre-trained intrinsic pair (init: mdie_intrinsic's generator.keras); L_D = -L_adv + "
