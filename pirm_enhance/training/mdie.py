@@ -37,8 +37,8 @@ statistics drifted towards phase 2's batches (held-out reconstruction 27.4 -> 24
 dB with the first shipped model). ``intrinsic_lr_scale`` multiplies the learning
 rate of F and F' (1: trained together, the thesis's "combined fashion"; 0: frozen).
 Measured (600 steps from one phase-1 pair, held-out photos): with every setting
-tried (scale 1, 0.1, 0; cycle weight 10, 1, 0) G changes its intrinsics by 0.0001-0.004 on average (stays near the identity)
-on its intrinsics; ``val_psnr_without_g`` (F'(F(x)), G left out) tracks
+tried (scale 1, 0.1, 0; cycle weight 10, 1, 0) G changes its intrinsics by
+0.0001-0.004 on average (it stays near the identity); ``val_psnr_without_g`` (F'(F(x)), G left out) tracks
 ``val_psnr`` to within 0.1 dB, except with F and F' frozen and a cycle weight of 1
 (G adds up to 0.4 dB, unsteadily). The discriminator stays at chance (its loss at 3
 ln 2): the single-attribute degradations of 64-px crops are too mild for it to
