@@ -313,26 +313,6 @@ class ResidualHead(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
-class GainHead(keras.layers.Layer):
-    """``clip(max(image, floor) * exp(scale * tanh(x)), 0, 1)``: per-pixel, per-channel
-    gains on the input, the identity when ``x`` starts at zero. Any output is reachable
-    where the input is above ``floor`` (gains ``exp(-scale)`` to ``exp(scale)``), but a
-    correction that is smooth over a region scales each pixel's own colour: on a thin dark
-    branch against a bright sky a gain keeps the branch's hue, where the additive
-    correction of :class:`ResidualHead` adds the sky's colour to it (issue 11)."""
-
-    def __init__(self, scale=2.0, floor=1.0 / 255.0, **kwargs):
-        super().__init__(**kwargs)
-        self.scale, self.floor = scale, floor
-
-    def call(self, inputs):
-        image, x = inputs
-        return ops.clip(ops.maximum(image, self.floor) * ops.exp(ops.tanh(x) * self.scale), 0.0, 1.0)
-
-    def get_config(self):
-        return {**super().get_config(), "scale": self.scale, "floor": self.floor}
-
-
 _DIRECT_DILATIONS = [False]
 
 

@@ -19,12 +19,9 @@ TensorFlow's "same" padding of a stride-2 convolution pads the top only when the
 length is odd, so without it a 682-px-high photo is sampled on a grid one pixel
 off the one its 32-aligned tiles (and 128-px training patches) see, and tiles
 disagree with the whole-image run by up to 3 levels along whole tile rows
-(issue 11). ``residual="gain"``: the same, but the last convolution's ``tanh``
-gives per-pixel, per-channel gains on the input (``layers.GainHead``, from 1/e^2 to
-e^2) instead of an additive correction, so that a correction that is smooth over a
-region keeps the hue of each pixel in it (thin dark branches against a sky). The
-project's default model (``models/default.keras``, issue 11) uses a residual
-output; ``residual=False`` (the default) is the published network.
+(issue 11). The project's default model
+(``models/default.keras``, issue 11) uses it; ``residual=False`` (the default)
+is the published network.
 """
 
 import keras
@@ -53,11 +50,9 @@ class RSGUNet(ZooModel):
                 y = keras.layers.LeakyReLU(negative_slope=_SLOPE)(y)
             return y
 
-        if residual not in (False, True, "gain"):
-            raise ValueError(f"residual must be False, True (additive) or 'gain', not {residual!r}")
         w = width
         inputs = image_input()
-        align = bool(residual) if align is None else bool(align)
+        align = residual if align is None else bool(align)
         aligned = layers.PadToMultiple(32, name="align_pad")(inputs) if align else inputs
         x0 = layers.MirrorPad(16, name="mirror_pad")(aligned) if residual else aligned
         s0 = conv(x0, w, strides=2)
@@ -88,11 +83,9 @@ class RSGUNet(ZooModel):
             x = conv(x, 3, activation=None)
         if align:
             x = layers.CropLike(anchor="top_left", name="align_crop")([x, inputs])
-        if residual == "gain":
-            outputs = layers.GainHead(name="head")([inputs, x])
-        elif residual:
+        if residual:
             outputs = layers.ResidualHead(name="head")([inputs, x])
         else:
             outputs = layers.OutputHead(offset=0.52, name="head")(x)
-        config = {"width": width, "residual": residual if residual == "gain" else bool(residual), "align": align}
-        self._finish(inputs, outputs, name, config, **kwargs)
+        self._finish(inputs, outputs, name, {"width": width, "residual": bool(residual), "align": align},
+                     **kwargs)
