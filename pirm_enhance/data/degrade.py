@@ -223,6 +223,13 @@ class CameraPipeline:
     mean colour goes. Off by default here (other recipes' pairs stay as they were);
     the ``default`` recipe turns it on (``noise_floor: True``).
 
+    ``full_rgb_share``: the share of photos whose sensor noise falls on every colour of
+    every pixel, with no Bayer mosaic and no bilinear demosaic (a phone whose
+    demosaicking leaves no false colour at edges). Bilinear demosaicking colours every
+    sharp luminance edge, so a model trained on it alone learns to take colour out of
+    such edges and puts false colour into sharp photos that never had it (BUILD_NOTES,
+    Default model: 69.jpg). 0 by default (other recipes' pairs stay as they were).
+
     The AWB error (+-2%) and the saturation range (0.75-1) are narrow on
     purpose: a random colour change that the picture itself does not reveal
     cannot be learnt back, only hedged, and a model trained on +-6% and 0.65-1
@@ -244,6 +251,7 @@ class CameraPipeline:
     jpeg_quality: tuple = (60, 92)
     noise_scale: float = 1.0
     noise_floor: bool = False
+    full_rgb_share: float = 0.0
 
 
 def _smoothstep(x):
@@ -276,11 +284,11 @@ def _bilinear_demosaic(mosaic, masks):
     return (num / den)[0]
 
 
-def _phone_isp(mosaic, masks, gains, rgb2cam, seed, p):
-    """The phone's ISP from the noisy mosaic to its tone curve (before sharpening and JPEG)."""
-    # phone ISP: white balance with an AWB error, bilinear demosaic, weak colour matrix
+def _phone_isp(rgb, gains, rgb2cam, seed, p):
+    """The phone's ISP from the demosaiced sensor image to its tone curve (before sharpening and JPEG)."""
+    # phone ISP: white balance with an AWB error, weak colour matrix
     error = tf.stack([1.0 + _uniform(seed, 30, p.awb_error), 1.0, 1.0 + _uniform(seed, 31, p.awb_error)])
-    x = _bilinear_demosaic(tf.clip_by_value(mosaic, 0.0, 1.0), masks) * gains * error
+    x = rgb * gains * error
     # a saturated sensor stays neutral: clip at the white point of the least-gained channel
     x = tf.minimum(x, tf.reduce_min(gains * error))
     x = tf.tensordot(x, tf.transpose(tf.linalg.inv(rgb2cam)), axes=1)
@@ -322,19 +330,35 @@ def _camera_pipeline(image, seed, p, position):
     x = _gaussian_blur(x, _uniform(seed, 24, p.blur_sigma))
     x = x * (1.0 - _uniform(seed, 25, p.vignette) * _radius2(h, w, position))[..., None]
     x = x * _uniform(seed, 26, p.sensor_exposure)
-    # sensor: Bayer mosaic, shot and read noise
-    masks = _bayer_masks(h, w)
-    mosaic = tf.reduce_sum(x * masks, axis=-1)
+    # sensor: shot and read noise on a Bayer mosaic, bilinear demosaic; or, for a
+    # full_rgb_share of the photos, on every colour of every pixel (no false colour)
     log_shot = _uniform(seed, 27, (float(np.log(1e-4)), float(np.log(1.2e-2))))
     log_read = 2.18 * log_shot + 1.20 + 0.26 * tf.random.stateless_normal([], tf.stack([seed[0], seed[1] + 28]))
-    variance = p.noise_scale * (tf.exp(log_shot) * tf.maximum(mosaic, 0.0) + tf.exp(log_read))
-    noisy = mosaic + tf.sqrt(variance) * tf.random.stateless_normal(tf.shape(mosaic), tf.stack([seed[0], seed[1] + 29]))
-    x = _phone_isp(noisy, masks, gains, rgb2cam, seed, p)
+    noise_seed = tf.stack([seed[0], seed[1] + 29])
+
+    def noisy(sensor):
+        variance = p.noise_scale * (tf.exp(log_shot) * tf.maximum(sensor, 0.0) + tf.exp(log_read))
+        return sensor + tf.sqrt(variance) * tf.random.stateless_normal(tf.shape(sensor), noise_seed)
+
+    def bayer():
+        masks = _bayer_masks(h, w)
+        mosaic = tf.reduce_sum(x * masks, axis=-1)
+        demosaic = lambda m: _bilinear_demosaic(tf.clip_by_value(m, 0.0, 1.0), masks)  # noqa: E731
+        return demosaic(noisy(mosaic)), (demosaic(mosaic) if p.noise_floor else tf.zeros_like(x))
+
+    def full_rgb():
+        return tf.clip_by_value(noisy(x), 0.0, 1.0), tf.clip_by_value(x, 0.0, 1.0)
+
+    if p.full_rgb_share > 0:
+        sensor, noiseless = tf.cond(_uniform(seed, 41, (0.0, 1.0)) < p.full_rgb_share, full_rgb, bayer)
+    else:
+        sensor, noiseless = bayer()
+    x = _phone_isp(sensor, gains, rgb2cam, seed, p)
     if p.noise_floor:
         # the noise's expected colour, taken out: the same photo through the same ISP
         # without noise, and the low-pass of the difference (the local bias of clipped,
         # gamma-curved noise) subtracted; the grain itself stays
-        bias = _gaussian_blur(x - _phone_isp(mosaic, masks, gains, rgb2cam, seed, p), tf.constant(NOISE_FLOOR_SIGMA))
+        bias = _gaussian_blur(x - _phone_isp(noiseless, gains, rgb2cam, seed, p), tf.constant(NOISE_FLOOR_SIGMA))
         x = x - bias
     # over-sharpening, JPEG
     x = x + _uniform(seed, 34, p.sharpen) * (x - _gaussian_blur(x, tf.constant(1.0)))

@@ -495,14 +495,15 @@ def degradation_for(rec):
     """The degradation that makes a recipe's ``synthetic:`` pairs: ``pairs: "track_a"``
     gives Track A's bicubic x4 down/up input (with ``lr_blur``, KAIST's blurred
     low-resolution variant); ``noise_floor: True`` the camera pipeline with its noise-floor
-    correction; otherwise ``None`` (the default camera pipeline)."""
+    correction, ``full_rgb_share`` with that share of mosaic-free sensors; otherwise ``None`` (the default camera pipeline)."""
     kind = rec.get("pairs") or "enhancement"
     if kind == "track_a":
         return BicubicDownUp(factor=int(rec.get("sr_factor", 4)), lr_blur=tuple(rec.get("lr_blur") or (0.0, 0.0)))
     if kind != "enhancement":
         raise UsageError(f"pairs {kind!r}: choose enhancement (phone-like photos) or track_a (bicubic x4 down/up)")
-    if rec.get("noise_floor"):
-        return CameraPipeline(noise_floor=True)
+    if rec.get("noise_floor") or rec.get("full_rgb_share"):
+        return CameraPipeline(noise_floor=bool(rec.get("noise_floor")),
+                              full_rgb_share=float(rec.get("full_rgb_share") or 0.0))
     return None
 
 

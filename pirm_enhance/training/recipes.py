@@ -194,7 +194,7 @@ LOSS_KEYS = ("content", "texture", "color", "tv", "l1", "mse", "chroma", "hue", 
 # options of the loss terms, accepted as overrides by every recipe
 OPTION_KEYS = ("content_layers", "contextual_layer", "style_layers", "l1_normalisation", "l1_channel_weights",
                "gan", "discriminator_width", "init", "augment", "pairs", "lr_blur", "sr_factor", "lr_inverse_decay",
-               "noise_floor")
+               "noise_floor", "full_rgb_share")
 VGG_TERMS = ("content", "contextual", "style")  # the terms that read VGG-19 features
 DEFAULT_CONTENT_LAYERS = ("relu5_4",)  # DPED's content layer
 DEFAULT_CONTEXTUAL_LAYER = "conv4_2"  # PPCN's contextual layer
