@@ -170,21 +170,41 @@ def blend_ramp(length, lo_edge, hi_edge, overlap):
     return r
 
 
+def _axis_weights(spans, n, overlap):
+    """Each span's :func:`blend_ramp` divided by the sum of the ramps over the axis, so that
+    the tiles' weights (products of the two axes' weights: the tiles form a grid) sum to 1
+    at every pixel, and blending needs no weight image and no final division."""
+    ramps = [blend_ramp(e - s, s == 0, e == n, overlap) for s, e in spans]
+    total = np.zeros(n, np.float32)
+    for (s, e), r in zip(spans, ramps):
+        total[s:e] += r
+    return [r / total[s:e] for (s, e), r in zip(spans, ramps)]
+
+
 def blend_tiles(run, image, tile, overlap, progress=None):
-    """``run(crop [h, w, 3]) -> [h, w, 3]`` over the tiles of ``image``, blended."""
+    """``run(crop [h, w, 3]) -> [h, w, 3]`` over the tiles of ``image``, blended (each tile's
+    output times its weight, added in place; the weights sum to 1, :func:`_axis_weights`)."""
     h, w = image.shape[:2]
     out = np.zeros((h, w, 3), np.float32)
-    weight = np.zeros((h, w, 1), np.float32)
-    tiles = tile_spans(h, w, tile, overlap)
-    for i, (y0, y1, x0, x1) in enumerate(tiles):
-        y = run(image[y0:y1, x0:x1])
-        wt = (blend_ramp(y1 - y0, y0 == 0, y1 == h, overlap)[:, None]
-              * blend_ramp(x1 - x0, x0 == 0, x1 == w, overlap)[None, :])[..., None]
-        out[y0:y1, x0:x1] += y * wt
-        weight[y0:y1, x0:x1] += wt
-        if progress:
-            progress(i + 1, len(tiles))
-    return out / weight
+    ys, xs = axis_spans(h, tile, overlap), axis_spans(w, tile, overlap)
+    wys, wxs = _axis_weights(ys, h, overlap), _axis_weights(xs, w, overlap)
+    count, done = len(ys) * len(xs), 0
+    scratch = np.empty((max(e - s for s, e in ys), max(e - s for s, e in xs), 3), np.float32)
+    for (y0, y1), wy in zip(ys, wys):
+        for (x0, x1), wx in zip(xs, wxs):
+            y = np.asarray(run(image[y0:y1, x0:x1]), np.float32)
+            if count == 1:
+                out[...] = y
+            else:
+                weighted = scratch[:y1 - y0, :x1 - x0]
+                np.multiply(y, wy[:, None, None], out=weighted)
+                np.multiply(weighted, wx[None, :, None], out=weighted)
+                target = out[y0:y1, x0:x1]
+                np.add(target, weighted, out=target)
+            done += 1
+            if progress:
+                progress(done, count)
+    return out
 
 
 _REPLACE = {zoo_layers.InstanceNorm: FixedInstanceNorm, zoo_layers.AdjustContrast: FixedAdjustContrast,
