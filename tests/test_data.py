@@ -175,5 +175,5 @@ def test_noise_floor_is_a_recipe_option():
     assert "noise_floor" in OPTION_KEYS
     assert degradation_for({"noise_floor": True}) == CameraPipeline(noise_floor=True)
     assert degradation_for({}) is None
-    assert degradation_for(recipe("default")) == CameraPipeline(noise_floor=True)  # the shipped default's
-    assert degradation_for(recipe("default", noise_floor=False)) is None
+    assert degradation_for(recipe("default")) == CameraPipeline(noise_floor=True, full_rgb_share=0.3)  # shipped
+    assert degradation_for(recipe("default", noise_floor=False, full_rgb_share=0.0)) is None

@@ -182,11 +182,11 @@ RECIPES = {
     "default": {"arch": "rsgunet", "arch_config": {"width": 12, "residual": True},
                 "l1": 10.0, "chroma": 20.0, "color": 0.002, "tv": 10.0,
                 "lr": 1e-3, "lr_decay": 0.5, "lr_decay_every": 2000, "batch_size": 12, "patch_size": 128,
-                "steps": 10000, "noise_floor": True,
+                "steps": 10000, "noise_floor": True, "full_rgb_share": 0.3,
                 "source": "the project's default model (issue 11): RSGUNet (width 12) with a residual "
                           "output, L1 + chroma (YCbCr) + DPED colour + TV, on synthetic pairs "
-                          "(data.degrade.CameraPipeline with its noise-floor correction); no VGG or "
-                          "adversarial term (needs no download)"},
+                          "(data.degrade.CameraPipeline with its noise-floor correction, 30% of them from "
+                          "mosaic-free sensors); no VGG or adversarial term (needs no download)"},
 }
 
 LOSS_KEYS = ("content", "texture", "color", "tv", "l1", "mse", "chroma", "hue", "ms_ssim", "ssim", "ssim_middle",
