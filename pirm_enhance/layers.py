@@ -85,7 +85,7 @@ class MeanCentre(keras.layers.Layer):
 
     def call(self, x):
         x = x * 255.0
-        mean = ops.mean(ops.mean(x, axis=2, keepdims=True), axis=1, keepdims=True)
+        mean = spatial_mean(x)
         return x - mean, mean
 
     def compute_output_shape(self, input_shape):

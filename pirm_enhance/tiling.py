@@ -193,14 +193,11 @@ def blend_tiles(run, image, tile, overlap, progress=None):
     for (y0, y1), wy in zip(ys, wys):
         for (x0, x1), wx in zip(xs, wxs):
             y = np.asarray(run(image[y0:y1, x0:x1]), np.float32)
-            if count == 1:
-                out[...] = y
-            else:
-                weighted = scratch[:y1 - y0, :x1 - x0]
-                np.multiply(y, wy[:, None, None], out=weighted)
-                np.multiply(weighted, wx[None, :, None], out=weighted)
-                target = out[y0:y1, x0:x1]
-                np.add(target, weighted, out=target)
+            weighted = scratch[:y1 - y0, :x1 - x0]
+            np.multiply(y, wy[:, None, None], out=weighted)
+            np.multiply(weighted, wx[None, :, None], out=weighted)
+            target = out[y0:y1, x0:x1]
+            np.add(target, weighted, out=target)
             done += 1
             if progress:
                 progress(done, count)

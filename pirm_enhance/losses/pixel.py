@@ -62,7 +62,6 @@ def tv_loss(enhanced):
 
 
 # BT.601 chroma rows of RGB -> YCbCr (JPEG's colour transform, no offset)
-_CBCR = BT601_CBCR
 
 
 def chroma_loss(target, enhanced):
@@ -71,7 +70,7 @@ def chroma_loss(target, enhanced):
     - 0.0813 B``. Brightness-blind: it only moves colour. The project's term for
     issue 11 (a model whose other losses barely pushed chroma); the same idea as the
     YUV colour losses of later enhancement work (e.g. Ignatov et al., PyNET, 2020)."""
-    m = tf.constant(_CBCR, tf.float32)
+    m = tf.constant(BT601_CBCR, tf.float32)
     diff = tf.convert_to_tensor(target, tf.float32) - tf.convert_to_tensor(enhanced, tf.float32)
     return tf.reduce_mean(tf.abs(tf.tensordot(diff, tf.transpose(m), axes=1)))
 
@@ -90,7 +89,7 @@ def hue_loss(target, enhanced, floor=0.02, eps=1e-8):
     project's term for issue 11, whose bar is a saturation-weighted mean hue error
     (:mod:`pirm_enhance.colour`); tried on the default recipe and not kept there
     (BUILD_NOTES, "Default model": it cost held-out PSNR and did not lower the hue error)."""
-    m = tf.transpose(tf.constant(_CBCR, tf.float32))
+    m = tf.transpose(tf.constant(BT601_CBCR, tf.float32))
     ct = tf.tensordot(tf.convert_to_tensor(target, tf.float32), m, axes=1)
     ce = tf.tensordot(tf.convert_to_tensor(enhanced, tf.float32), m, axes=1)
     nt = tf.sqrt(tf.reduce_sum(tf.square(ct), -1, keepdims=True) + 1e-12)

@@ -163,8 +163,7 @@ def run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy, ch
 
     def validate(step, logs):
         out = _predict(model, lows)
-        without_g = np.concatenate([np.asarray(compose(decompose(lows[i:i + 8], training=False), training=False))
-                                    for i in range(0, len(lows), 8)])
+        without_g = _predict(lambda x, training: compose(decompose(x, training=training), training=training), lows)
         metrics = {"val_psnr": mean_psnr(out, highs), "val_input_psnr": mean_psnr(lows, highs),
                    "val_psnr_without_g": mean_psnr(without_g, highs),
                    "val_ms_ssim": float(np.nanmean([ms_ssim(t[None] * 255.0, np.clip(o, 0, 1)[None] * 255.0)
