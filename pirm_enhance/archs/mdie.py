@@ -33,6 +33,20 @@ The zoo model ``mdie`` is that pipeline as one graph, image in, image out::
 
 with the target label fixed in the graph (``target``, default all attributes
 high quality, see below), so it exports to .pb and TFLite like every zoo model.
+That is ``recompose="direct"``, the thesis's figure 11 as drawn. The default,
+``recompose="residual"``, transfers G's edit instead of the recomposition itself::
+
+    output = clip(I + F'(G(F(I))) - F'(F(I)), 0, 1)
+
+(one more F' pass on the same layers). Not in the thesis; chosen because a
+composition network of a few hundred thousand weights reconstructs photos at
+only 25-27 dB (``tools/train_mdie.py``'s card), below what mildly degraded photos
+already score (noise-only and texture-only held-out pairs are 33.6 and 31.8 dB
+from their originals): the direct form puts F''s reconstruction error into every
+output, so it cannot beat doing nothing on them, whatever G learns. In the
+residual form the detail F' loses comes from the input, a G at the identity gives
+the input back exactly, and with F and F' frozen (the ``mdie`` recipe's default)
+the paired term trains G alone. Measured in ``models/mdie/mdie.json``.
 :meth:`MDIE.networks` gives F, G (with a label input) and F' as separate Keras
 models sharing the zoo model's layers, for training
 (:mod:`pirm_enhance.training.mdie_intrinsic`, :mod:`pirm_enhance.training.mdie`);
@@ -77,7 +91,12 @@ Choices the thesis leaves open (what was chosen, and why):
   that convolution is constant over the image and an instance norm right after
   it would subtract it (StarGAN's label then reaches G only through the zero
   padding at the borders); with a bias and a ReLU instead, the label moves the
-  first layer's thresholds. Output: a 7x7 convolution whose ``tanh`` is added
+  first layer's thresholds. Output: a 7x7 convolution, which also reads the
+  conditioning input (a skip around the whole network: the instance norms take
+  each feature map's mean and scale out, and a correction such as an exposure gain
+  depends on the input's level; in one trial setting, residual form, F and F'
+  trained together at 5e-4, the colour-only held-out pairs gained at most 0.09 dB
+  over doing nothing without it and 0.5 dB with it), whose ``tanh`` is added
   to the input intrinsics and clipped to [0, 1]
   (:class:`pirm_enhance.layers.ResidualHead`), initialised small (std 1e-3) so
   that G starts near the identity and the untrained pipeline is ``F'(F(I))``
@@ -148,8 +167,30 @@ class ConstantLabel(keras.layers.Layer):
         return {**super().get_config(), "vector": list(self.vector)}
 
 
-def _create(name, factory):
-    return factory(name)
+RECOMPOSE = ("residual", "direct")
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class EditTransfer(keras.layers.Layer):
+    """``[I, F'(G(F(I))), F'(F(I))] -> clip(I + F'(G(F(I))) - F'(F(I)), 0, 1)``: G's edit as
+    the change it makes to the recomposition, added to the input (the residual form of
+    the pipeline, module doc)."""
+
+    def call(self, inputs):
+        image, edited, recomposed = inputs
+        return ops.clip(image + edited - recomposed, 0.0, 1.0)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+
+def transfer_edit(image, edited, recomposed, recompose="residual"):
+    """The pipeline's output from its parts, as :class:`MDIE` computes it: ``edited`` (F' of
+    G's output) itself for ``"direct"``, ``clip(image + edited - recomposed, 0, 1)`` for
+    ``"residual"`` (``recomposed`` = F'(F(image))). Tensors or arrays."""
+    if recompose == "direct":
+        return edited
+    return ops.clip(image + edited - recomposed, 0.0, 1.0)
 
 
 def _intrinsic_net(x, prefix, out_channels, width, levels, make):
@@ -205,6 +246,9 @@ def _generator(x, label, width, blocks, make):
         h = make(f"{g}_up{u}_shuffle", lambda n: Subpixel(2, name=n))(h)
         h = make(f"{g}_up{u}_norm", lambda n: layers.InstanceNorm(name=n))(h)
         h = make(f"{g}_up{u}_relu", lambda n: keras.layers.ReLU(name=n))(h)
+    # the output convolution also reads the conditioning input: instance norm has taken each
+    # feature map's mean and scale out, and a correction such as an exposure gain depends on them
+    h = make(f"{g}_skip", lambda n: keras.layers.Concatenate(name=n))([h, condition])
     h = make(f"{g}_conv_out", lambda n: keras.layers.Conv2D(
         LABEL_SIZE, 7, padding="same", name=n,
         kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3)))(h)
@@ -222,20 +266,32 @@ class MDIE(ZooModel):
     tiny_config = {"width": 4, "levels": 4, "generator_width": 4, "generator_blocks": 1}
 
     def __init__(self, width=16, levels=5, generator_width=16, generator_blocks=3, target=ALL_HIGH_QUALITY,
-                 name="mdie", **kwargs):
+                 recompose="residual", name="mdie", **kwargs):
+        if recompose not in RECOMPOSE:
+            raise ValueError(f"recompose must be one of {RECOMPOSE}, not {recompose!r}")
         if len(tuple(target)) != LABEL_SIZE:
             raise ValueError(f"target must have {LABEL_SIZE} values [c_1..c_3, m_1..m_3], not {target}")
         if width % 4 or generator_width < 1 or levels < 1:
             raise ValueError(f"width {width} must be a multiple of 4 (sub-pixel shuffles divide channels by 4), "
                              f"levels {levels} and generator_width {generator_width} at least 1")
         config = {"width": int(width), "levels": int(levels), "generator_width": int(generator_width),
-                  "generator_blocks": int(generator_blocks), "target": [float(v) for v in target]}
+                  "generator_blocks": int(generator_blocks), "target": [float(v) for v in target],
+                  "recompose": recompose}
+        made = {}
+
+        def shared(name, factory):  # F' runs twice in the residual form: one set of layers
+            if name not in made:
+                made[name] = factory(name)
+            return made[name]
+
         inputs = image_input()
         padded = layers.PadToMultiple(2 ** config["levels"], name="pad")(inputs)
-        intrinsics = self._decompose(padded, config, _create)
+        intrinsics = self._decompose(padded, config, shared)
         label = ConstantLabel(config["target"], name="target_label")(intrinsics)
-        enhanced, _ = _generator(intrinsics, label, config["generator_width"], config["generator_blocks"], _create)
-        image = self._compose(enhanced, config, _create)
+        enhanced, _ = _generator(intrinsics, label, config["generator_width"], config["generator_blocks"], shared)
+        image = self._compose(enhanced, config, shared)
+        if recompose == "residual":
+            image = EditTransfer(name="edit_transfer")([padded, image, self._compose(intrinsics, config, shared)])
         outputs = layers.CropLike(anchor="top_left", name="crop")([image, inputs])
         self._finish(inputs, outputs, name, config, **kwargs)
 

@@ -122,7 +122,8 @@ def make_adam(rec, beta_1=0.9):
 class RoutineRun:
     """Checkpoints (resume), history, best model, progress bar and the step loop of a routine."""
 
-    def __init__(self, workdir, model, objects, steps, progress):
+    def __init__(self, workdir, model, objects, steps, progress, select="val_psnr"):
+        self.select = select  # the validation metric the best model maximises
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.model, self.steps, self.progress = model, steps, progress
@@ -133,7 +134,7 @@ class RoutineRun:
             log.info("resumed at step %d", int(self.step_counter.numpy()))
         self.start = int(self.step_counter.numpy())
         self.history = load_history(self.workdir, self.start)
-        self.best = max(self.history, key=lambda h: h["val_psnr"], default=None) \
+        self.best = max(self.history, key=lambda h: h[select], default=None) \
             if self.best_path.exists() else None
         self.started = time.perf_counter()
         self.train_logs = []  # every step's losses of this call (the history keeps validations only)
@@ -143,9 +144,10 @@ class RoutineRun:
         return self.workdir / "best_generator.keras"
 
     def record(self, step, logs, metrics):
-        """Append a validation to the history; keep the model if it has the best ``val_psnr``."""
+        """Append a validation to the history; keep the model if it has the best ``select``
+        metric (``val_psnr`` unless the routine says otherwise)."""
         self.history.append({"step": step, **logs, **metrics, "seconds": time.perf_counter() - self.started})
-        if self.best is None or metrics["val_psnr"] > self.best["val_psnr"]:
+        if self.best is None or metrics[self.select] > self.best[self.select]:
             self.best = self.history[-1]
             save_keras_file(self.model, self.best_path)
         save_history(self.workdir, self.history)
@@ -177,7 +179,7 @@ class RoutineRun:
     def finish(self, step, rec, n_train, n_val, synthetic, export_to):
         path = save_keras_file(self.model, self.workdir / "generator.keras")
         best = None if self.best is None else {"step": self.best["step"], "val_psnr": self.best["val_psnr"],
-                                               "path": str(self.best_path)}
+                                               self.select: self.best[self.select], "path": str(self.best_path)}
         result = {"generator": self.model, "generator_path": str(path), "history": self.history,
                   "workdir": str(self.workdir), "step": step, "best": best, "recipe": rec,
                   "train_items": n_train, "val_items": n_val, "synthetic": synthetic, "train_logs": self.train_logs}

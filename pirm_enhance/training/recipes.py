@@ -167,8 +167,8 @@ RECIPES = {
                                  "and their one-attribute degradations (data.domains) in every batch, Adam 1e-3, "
                                  "batch 8 photos (16 images), patch 64, 5000 steps"},
     "mdie": {"arch": "mdie", "routine": "mdie", "init": "runs/mdie_intrinsic/generator.keras", "adversarial": 1.0,
-             "domain_cls": 1.0, "cycle": 10.0, "rec_lq": 1.0, "rec_hq": 1.0, "paired": 10.0,
-             "intrinsic_lr_scale": 1.0, "discriminator_width": 32, "lr": 1e-4, "batch_size": 8, "patch_size": 64, "steps": 10000,
+             "domain_cls": 1.0, "cycle": 10.0, "rec_lq": 1.0, "rec_hq": 1.0, "paired": 10.0, "identity": 10.0,
+             "intrinsic_lr_scale": 0.0, "ema": 0.99, "discriminator_width": 32, "lr": 3e-5, "batch_size": 8, "patch_size": 64, "steps": 10000,
              "source": "MDIE (thesis 'DPED+, MPSE and MDIE', 3.2.2-3.2.3, 5.2): F, StarGAN-style G with label + "
                        "mask vector over the colour/noise/texture datasets, F', trained together from the "
                        "pre-trained intrinsic pair (init: mdie_intrinsic's generator.keras); L_D = -L_adv + "
@@ -178,7 +178,9 @@ RECIPES = {
                        "good photos (data.domains), one attribute per step in turn, targets = the flipped quality, "
                        "D on the intrinsics (width 32), simultaneous D/G updates, Adam 1e-4 beta1 0.5 (StarGAN's), "
                        "batch 8 pairs, patch 64, 10k steps; not in the thesis: paired 10 x |F'(G(F(I_LQ), HQ)) - "
-                       "I_HQ| (the degraded image's original is known; --set paired=0 for the thesis's objective)"},
+                       "I_HQ| (the degraded image's original is known) and identity 10 x |MDIE(I_HQ, own label) - I_HQ| (a "
+                       "high-quality image asked for its own quality stays as it is); --set paired=0 identity=0 "
+                       "for the thesis's objective"},
     "default": {"arch": "rsgunet", "arch_config": {"width": 12, "residual": True},
                 "l1": 10.0, "chroma": 20.0, "color": 0.002, "tv": 10.0,
                 "lr": 1e-3, "lr_decay": 0.5, "lr_decay_every": 2000, "batch_size": 12, "patch_size": 128,
