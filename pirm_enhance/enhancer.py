@@ -34,9 +34,13 @@ class Enhancer:
     measure_pixels = 2_000_000
     last_runtime = None
 
-    def __init__(self, model="default", tile=768, overlap="auto", stats_pixels=500_000, whole_pixels=2_000_000,
+    def __init__(self, model="default", tile="auto", overlap="auto", stats_pixels=500_000, whole_pixels=2_000_000,
                  post=None, runtime="auto", measure_pixels=2_000_000):
-        """``overlap``: pixels (a multiple of 32) or ``"auto"``: 32 for Keras models whose
+        """``tile``: the largest tile side in pixels (a multiple of 32), or ``"auto"``: for
+        Keras models the largest side up to 1152 whose activations stay within those of
+        ``dped_resnet_12_64`` in 768-px tiles (:func:`pirm_enhance.tiling.auto_tile`:
+        1152 for every official checkpoint but DPED's 12x64, 768 for that one), 768 for
+        model files. ``overlap``: pixels (a multiple of 32) or ``"auto"``: 32 for Keras models whose
         receptive field is at most 16 pixels wide (tiling stays exact), else 64
         (:func:`pirm_enhance.tiling.auto_overlap`). ``stats_pixels``: resolution of the
         statistics pass for photos over 1280x736. ``post``:
@@ -69,17 +73,20 @@ class Enhancer:
         elif runtime not in ("auto", "keras"):
             raise UsageError(f"--runtime {runtime} applies to Keras models; {self.name} is a "
                              f"{getattr(self.runner, 'kind', 'model')} file and runs as one")
-        self.tile = tile
         if self.tiled is not None:
-            self.overlap = self.tiled.overlap
+            self.tile, self.overlap = self.tiled.tile, self.tiled.overlap
         else:
-            from pirm_enhance.tiling import DEFAULT_OVERLAP
+            from pirm_enhance.tiling import DEFAULT_OVERLAP, SAFE_TILE
 
+            self.tile = SAFE_TILE if tile == "auto" else tile
             self.overlap = DEFAULT_OVERLAP if overlap == "auto" else overlap
         self.runtime, self.measure_pixels = runtime, measure_pixels
         self._tile_runtimes = {}  # name -> built tile runtime
         self._found = {}  # tile size -> (name, cache entry) once one is cached or measured
         self.last_runtime = None  # (name, cache entry or None) of the last photo
+        # tile "auto" with runtime "auto": the tile size is chosen with the runtime (_choose_tile)
+        self._auto_tile = self.tiled.tile if self.tiled is not None and tile == "auto" and runtime == "auto" \
+            else None
 
     def __call__(self, rgb, progress=None):
         rgb = np.asarray(rgb)
@@ -99,23 +106,57 @@ class Enhancer:
 
         name, entry = self.runtime, None
         if name == "auto":
-            y0, y1, x0, x1 = self.tiled.tiles(*rgb.shape[:2])[0]
-            size = (y1 - y0, x1 - x0)
-            if size not in self._found:  # the cache file is read once per tile size
-                entry = runtimes.cached(self.tiled.model, *size)
-                if isinstance(entry, dict) and entry.get("choice") in runtimes.TILE_RUNTIMES:
-                    self._found[size] = (entry["choice"], entry)
-                elif rgb.shape[0] * rgb.shape[1] >= self.measure_pixels:
-                    self.tiled.set_statistics(rgb)
-                    runtime, entry = runtimes.choose(self.tiled, np.ascontiguousarray(rgb[y0:y1, x0:x1]))
-                    log.info("%s: %s", self.name, runtimes.describe(entry))
-                    self._tile_runtimes[entry["choice"]] = runtime
-                    self._found[size] = (entry["choice"], entry)
-            name, entry = self._found.get(size, ("keras", None))
+            if self._auto_tile is not None:
+                self.tiled.tile = self._choose_tile(rgb)
+            name, entry = self._measured(rgb)
         if name not in self._tile_runtimes:
             self._tile_runtimes[name] = runtimes.make(name, self.tiled)
         self.last_runtime = (name, entry)
         return self._tile_runtimes[name]
+
+    def _measured(self, rgb):
+        """``(runtime name, cache entry)`` for the photo's first tile at the current tile
+        size: remembered, measured (photos of ``measure_pixels`` or more), else keras."""
+        from pirm_enhance import runtimes
+
+        y0, y1, x0, x1 = self.tiled.tiles(*rgb.shape[:2])[0]
+        size = (y1 - y0, x1 - x0)
+        if size not in self._found:  # the cache file is read once per tile size
+            entry = runtimes.cached(self.tiled.model, *size)
+            if isinstance(entry, dict) and entry.get("choice") in runtimes.TILE_RUNTIMES:
+                self._found[size] = (entry["choice"], entry)
+            elif rgb.shape[0] * rgb.shape[1] >= self.measure_pixels:
+                self.tiled.set_statistics(rgb)
+                runtime, entry = runtimes.choose(self.tiled, np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+                log.info("%s: %s", self.name, runtimes.describe(entry))
+                self._tile_runtimes[entry["choice"]] = runtime
+                self._found[size] = (entry["choice"], entry)
+        return self._found.get(size, ("keras", None))
+
+    def _choose_tile(self, rgb):
+        """The tile side for this photo when both are "auto": the model's large tile
+        (:func:`pirm_enhance.tiling.auto_tile`), unless LiteRT, left out there because
+        XNNPACK's buffers grow with the tile, runs the photo faster in 768-px tiles
+        (both sizes measured, each remembered; photo time = the first tile's time x the
+        number of tiles). ``ppcn_student.paper`` on a 12 MP photo, this Xeon: 2.34 s in
+        768-px TFLite tiles, 2.92 s in 1152-px Keras tiles."""
+        from pirm_enhance.tiling import SAFE_TILE, tile_spans
+
+        big = self._auto_tile
+        self.tiled.tile = big
+        _, entry = self._measured(rgb)
+        why = (entry or {}).get("excluded", {}).get("tflite", "")
+        if big <= SAFE_TILE or "indirection" not in why:
+            return big
+        self.tiled.tile = SAFE_TILE
+        _, small = self._measured(rgb)
+        if not (small or {}).get("ms") or not entry.get("ms"):
+            return big
+
+        def photo_ms(tile, measured):
+            return min(measured["ms"].values()) * len(tile_spans(*rgb.shape[:2], tile, self.tiled.overlap))
+
+        return SAFE_TILE if photo_ms(SAFE_TILE, small) < photo_ms(big, entry) else big
 
     def _run(self, rgb, progress):
         if self.tiled is not None:

@@ -22,6 +22,7 @@ radius (:func:`receptive_radius`) and takes 32 when it is at most 16 pixels
 tiles overlap less (a 12 MP photo computes 1.25x its pixels instead of 1.46x).
 """
 
+import logging
 import math
 
 import keras
@@ -34,7 +35,20 @@ from pirm_enhance.errors import UsageError
 from pirm_enhance.registry import architecture_key
 
 TILE_ALIGN = 32
+# tile="auto" (the default): the largest tile side whose activations stay within
+# those of dped_resnet_12_64, the zoo's heaviest model, in 768-px tiles (1.29 GiB peak
+# RSS on a 12 MP photo; in 1152-px tiles it took 2.34 GiB), at most DEFAULT_TILE.
+# At 1152 a 4000x3000 photo runs in 4 x 3 tiles of about 1.2 MP, computing 1.23x its
+# pixels with 64-px overlaps (768: 7 x 5 tiles, 1.46x). Measured, 12 MP time over 13x
+# the 720p time, Keras tiles, 768 -> 1152: eds.iphone 1.49 -> 1.27, ppcn_student.paper
+# 1.38 -> 1.31, srcnn.pirm 1.28 -> 1.18, ppcn_teacher.paper 1.20 -> 1.09 (BUILD_NOTES,
+# "Real photos and tiling")
+DEFAULT_TILE = 1152
+SAFE_TILE = 768  # models whose activations cannot be measured (frozen graphs, TFLite files)
+_VOLUME_BUDGET = 768 * 768 * 2000  # tile pixels x activation volume: dped_resnet_12_64's (1990) at 768
+_VOLUMES = {}  # architecture key -> activation volume, measured once per process
 DEFAULT_OVERLAP = 64
+log = logging.getLogger(__name__)
 _RADII = {}  # architecture key -> receptive radius (pixels), measured once per process
 
 
@@ -255,14 +269,45 @@ def _stat_layers(model):
     return [l for l in model.layers if type(l) in _REPLACE]
 
 
+def activation_volume(model, size=64):
+    """Floats of all the layer outputs of ``model`` per input pixel, on a ``size`` x
+    ``size`` probe (each layer's first call): how a model's memory grows with its tile
+    (dped_resnet_12_64: 1990; srcnn: 102; eds: 234)."""
+    outputs = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        outputs += [o for o in keras.tree.flatten(layer.output) if len(o.shape) == 4]
+    probe = keras.Model(model.input, outputs)
+    found = probe(np.zeros((1, size, size, 3), np.float32), training=False)
+    return float(sum(np.prod(o.shape[1:]) for o in found)) / (size * size)
+
+
+def auto_tile(volume):
+    """The tile side for a model of activation ``volume`` (:func:`activation_volume`): the
+    largest multiple of 32 whose square times ``volume`` stays within the budget (see
+    :data:`DEFAULT_TILE`), between :data:`SAFE_TILE` and :data:`DEFAULT_TILE`."""
+    side = TILE_ALIGN * int(math.sqrt(_VOLUME_BUDGET / max(volume, 1e-9)) // TILE_ALIGN)
+    return max(SAFE_TILE, min(DEFAULT_TILE, side))
+
+
 class TiledModel:
     """``TiledModel(model)(image)``: enhance an ``[H, W, 3]`` float32 image in tiles."""
 
-    def __init__(self, model, tile=768, overlap=DEFAULT_OVERLAP, stats_pixels=500_000, exact_pixels=1280 * 736):
+    def __init__(self, model, tile="auto", overlap=DEFAULT_OVERLAP, stats_pixels=500_000, exact_pixels=1280 * 736):
+        if tile == "auto":  # from the model's activation volume (DEFAULT_TILE's comment)
+            key = architecture_key(model)
+            if key not in _VOLUMES:
+                try:
+                    _VOLUMES[key] = activation_volume(model)
+                except Exception as err:  # a model the probe cannot take: the safe size
+                    log.debug("activation volume of %s not measured (%s): tile %d", key, err, SAFE_TILE)
+                    _VOLUMES[key] = None
+            tile = SAFE_TILE if _VOLUMES[key] is None else auto_tile(_VOLUMES[key])
         check = DEFAULT_OVERLAP if overlap == "auto" else overlap
         if not isinstance(check, int) or tile % TILE_ALIGN or check % TILE_ALIGN or check * 2 >= tile:
             raise UsageError(f"tile {tile} and overlap {overlap}: both must be multiples of {TILE_ALIGN} "
-                             "and the overlap less than half the tile (e.g. --tile 768 --overlap 64), "
+                             "and the overlap less than half the tile (e.g. --tile 1152 --overlap 64), "
                              "or --overlap auto")
         self.model, self.tile, self.overlap = model, tile, overlap
         self.stats_pixels, self.exact_pixels = stats_pixels, exact_pixels

@@ -105,9 +105,9 @@ def test_auto_overlap_follows_the_receptive_field():
         TiledModel(model, tile=256, overlap="wide")
 
 
-@pytest.mark.parametrize("tile,overlap", [(512, 64), (768, 64), (256, 64), (96, 32)])
+@pytest.mark.parametrize("tile,overlap", [(512, 64), (768, 64), (1152, 64), (256, 64), (96, 32)])
 def test_axis_spans_are_few_aligned_overlapping_and_even(tile, overlap):
-    from pirm_enhance.tiling import axis_spans
+    from pirm_enhance.tiling import DEFAULT_TILE, axis_spans
 
     for n in range(1, 3100, 3):
         spans = axis_spans(n, tile, overlap)
@@ -116,10 +116,13 @@ def test_axis_spans_are_few_aligned_overlapping_and_even(tile, overlap):
         for (s0, e0), (s1, e1) in zip(spans, spans[1:]):
             assert s1 % 32 == 0 and s0 < s1 and e0 - s1 >= 2 * overlap
     # a 12 MP photo: 7 x 5 tiles of 704 px compute 1.46x its pixels (the old fixed-step
-    # tiles of 512 computed 1.93x)
+    # tiles of 512 computed 1.93x); the default, 1152, 4 x 3 tiles of about 1.2 MP, 1.23x
     a, b = axis_spans(4000, 768, 64), axis_spans(3000, 768, 64)
     assert (len(a), len(b)) == (7, 5)
     assert sum(e - s for s, e in a) * sum(e - s for s, e in b) / 12e6 < 1.46
+    a, b = axis_spans(4000, DEFAULT_TILE, 64), axis_spans(3000, DEFAULT_TILE, 64)
+    assert (len(a), len(b)) == (4, 3)
+    assert sum(e - s for s, e in a) * sum(e - s for s, e in b) / 12e6 < 1.23
     assert axis_spans(900, 512, 64) == [(0, 512), (384, 900)]
 
 
@@ -184,3 +187,50 @@ def test_12_megapixel_photo_stays_under_2gb_peak_rss():
     peak, seconds = proc.stdout.split()[-2:]
     print(f"dped_resnet_12_64 4000x3000 tiled: peak RSS {int(peak) / 2**30:.2f} GiB, {float(seconds):.0f} s")
     assert int(peak) < 2 * 2**30
+
+
+def test_auto_tile_follows_the_activation_volume():
+    """tile="auto": the largest side (up to 1152) whose tile pixels x activation volume stay
+    within dped_resnet_12_64's in 768-px tiles; the volume counts every layer output per pixel."""
+    import keras
+
+    from pirm_enhance.tiling import DEFAULT_TILE, SAFE_TILE, TiledModel, activation_volume, auto_tile
+
+    inputs = keras.Input((None, None, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)  # 8 floats per pixel
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same")(x)  # 16 at a quarter of the pixels: 4
+    outputs = keras.layers.UpSampling2D(2)(keras.layers.Conv2D(3, 1)(x))  # 3 / 4 + 3
+    model = keras.Model(inputs, outputs)
+    assert activation_volume(model) == pytest.approx(8 + 4 + 0.75 + 3)
+    assert (auto_tile(1990), auto_tile(1222), auto_tile(102), auto_tile(1e6)) == (768, 960, DEFAULT_TILE, SAFE_TILE)
+    assert TiledModel(model).tile == DEFAULT_TILE and TiledModel(model, tile=256).tile == 256
+    assert TiledModel(pe.build_model("dped_resnet_12_64")).tile == 768  # the zoo's heaviest: 1990 floats/pixel
+
+
+def test_auto_tile_and_runtime_are_chosen_together(monkeypatch):
+    """With tile and runtime both "auto", a model whose TFLite tile is left out at the large
+    tile (XNNPACK buffers) is run in 768-px TFLite tiles when that makes the photo faster
+    (first tile's time x number of tiles, from the measurements remembered per tile size)."""
+    from pirm_enhance import runtimes
+    from pirm_enhance.enhancer import Enhancer
+    from pirm_enhance.tiling import SAFE_TILE, tile_spans
+
+    photo = np.broadcast_to(np.float32(0.5), (3000, 4000, 3))
+    enhancer = Enhancer(pe.build_model("ppcn_student"), runtime="auto")
+    big = enhancer.tiled.tile
+    assert big == 1152 and enhancer._auto_tile == big
+    n_big, n_small = (len(tile_spans(3000, 4000, t, enhancer.tiled.overlap)) for t in (big, SAFE_TILE))
+    small_ms = 100.0 * n_big / n_small  # the same photo time in either tile size, at break-even
+    for tflite_ms, want in ((0.9 * small_ms, SAFE_TILE), (1.1 * small_ms, big)):
+        def cached(model, h, w, tflite_ms=tflite_ms):
+            if max(h, w) > SAFE_TILE:  # the large tile: TFLite left out
+                return {"choice": "keras", "ms": {"keras": 100.0, "graph": 120.0},
+                        "excluded": {"tflite": "XNNPACK would keep 315 MB of indirection buffers per tile"}}
+            return {"choice": "tflite", "ms": {"keras": 3 * tflite_ms, "tflite": tflite_ms}, "excluded": {}}
+
+        monkeypatch.setattr(runtimes, "cached", cached)
+        enhancer._found.clear()
+        assert enhancer._choose_tile(photo) == want
+    # a forced tile or runtime is kept as given
+    assert Enhancer(pe.build_model("ppcn_student"), tile=512, runtime="auto")._auto_tile is None
+    assert Enhancer(pe.build_model("ppcn_student"), runtime="keras")._auto_tile is None

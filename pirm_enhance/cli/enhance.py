@@ -31,7 +31,9 @@ def parser():
     p.add_argument("--quality", type=positive_int, default=95, help="JPEG/WebP quality, 1-100")
     p.add_argument("--strip-metadata", action="store_true", help="do not copy EXIF/ICC to the output")
     p.add_argument("--compare", action="store_true", help="also write side-by-side PNGs")
-    p.add_argument("--tile", type=positive_int, default=768, help="largest tile size in pixels (multiple of 32)")
+    p.add_argument("--tile", type=_overlap, default="auto",
+                   help="largest tile size in pixels (multiple of 32), or auto (default: up to 1152, less for "
+                        "models with large activations, 768 for model files)")
     p.add_argument("--overlap", type=_overlap, default="auto",
                    help="tile overlap in pixels (multiple of 32), or auto (default: 32 where the model's "
                         "receptive field allows it, else 64)")
