@@ -20,6 +20,9 @@ naively would give each tile its own statistics and visible seams. Here:
 radius (:func:`receptive_radius`) and takes 32 when it is at most 16 pixels
 (PPCN: 10), otherwise the old default of 64: the output is the same, only the
 tiles overlap less (a 12 MP photo computes 1.25x its pixels instead of 1.46x).
+``tile="auto"`` (the default) takes the largest tile side up to 1152 that keeps
+the model's activations within a fixed budget (:func:`auto_tile`, from
+:func:`activation_volume`): larger tiles overlap less.
 """
 
 import logging
@@ -305,7 +308,7 @@ class TiledModel:
                     _VOLUMES[key] = None
             tile = SAFE_TILE if _VOLUMES[key] is None else auto_tile(_VOLUMES[key])
         check = DEFAULT_OVERLAP if overlap == "auto" else overlap
-        if not isinstance(check, int) or tile % TILE_ALIGN or check % TILE_ALIGN or check * 2 >= tile:
+        if not isinstance(tile, int) or not isinstance(check, int) or tile % TILE_ALIGN or check % TILE_ALIGN or check * 2 >= tile:
             raise UsageError(f"tile {tile} and overlap {overlap}: both must be multiples of {TILE_ALIGN} "
                              "and the overlap less than half the tile (e.g. --tile 1152 --overlap 64), "
                              "or --overlap auto")
