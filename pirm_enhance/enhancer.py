@@ -40,7 +40,8 @@ class Enhancer:
         Keras models the largest side up to 1152 whose activations stay within those of
         ``dped_resnet_12_64`` in 768-px tiles (:func:`pirm_enhance.tiling.auto_tile`:
         1152 for most official checkpoints, 960 for VDSR, 768 for DPED's 12x64), 768 for
-        model files; with ``runtime="auto"`` too, 768 where LiteRT then wins (:meth:`_choose_tile`). ``overlap``: pixels (a multiple of 32) or ``"auto"``: 32 for Keras models whose
+        model files; with ``runtime="auto"`` too, 768 where LiteRT then wins
+        (:meth:`_choose_tile`). ``overlap``: pixels (a multiple of 32) or ``"auto"``: 32 for Keras models whose
         receptive field is at most 16 pixels wide (tiling stays exact), else 64
         (:func:`pirm_enhance.tiling.auto_overlap`). ``stats_pixels``: resolution of the
         statistics pass for photos over 1280x736. ``post``:

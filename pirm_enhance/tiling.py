@@ -308,7 +308,8 @@ class TiledModel:
                     _VOLUMES[key] = None
             tile = SAFE_TILE if _VOLUMES[key] is None else auto_tile(_VOLUMES[key])
         check = DEFAULT_OVERLAP if overlap == "auto" else overlap
-        if not isinstance(tile, int) or not isinstance(check, int) or tile % TILE_ALIGN or check % TILE_ALIGN or check * 2 >= tile:
+        if not isinstance(tile, int) or not isinstance(check, int) or tile % TILE_ALIGN or check % TILE_ALIGN \
+                or check * 2 >= tile:
             raise UsageError(f"tile {tile} and overlap {overlap}: both must be multiples of {TILE_ALIGN} "
                              "and the overlap less than half the tile (e.g. --tile 1152 --overlap 64), "
                              "or --overlap auto")

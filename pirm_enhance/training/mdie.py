@@ -93,7 +93,8 @@ and ``val_input_psnr_<attribute>`` on the single-attribute ones, and
 model (``best_generator.keras``) is the one with the largest worst gain, so that
 a model that harms one kind of photo is not kept for its gains on another.
 Workdir as in :mod:`pirm_enhance.training.mdie_intrinsic` (samples: low quality |
-MDIE | high quality), plus the discriminator and G's average in the checkpoints. ``degradation`` is not used; ``strategy``: one device only.
+MDIE | high quality), plus the discriminator and G's average in the checkpoints.
+``degradation`` is not used; ``strategy``: one device only.
 """
 
 import contextlib
