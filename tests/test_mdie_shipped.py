@@ -51,3 +51,8 @@ def test_card_figures_are_what_the_model_gives(shipped):
     want = card["metrics"]["intrinsic"]["final_pair"]
     for key in ("reconstruction_psnr", "trivial_bound_psnr", "product_psnr"):
         assert got[key] == pytest.approx(want[key], abs=0.01), key
+    # the synthetic pairs the bars above read (about 40 s)
+    got = tool.synthetic_numbers(model, photos)
+    for kind, want in card["metrics"]["synthetic_held_out"].items():
+        for key, value in want.items():
+            assert got[kind][key] == pytest.approx(value, abs=0.01), (kind, key)

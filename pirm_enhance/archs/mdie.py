@@ -177,8 +177,7 @@ class EditTransfer(keras.layers.Layer):
     the pipeline, module doc)."""
 
     def call(self, inputs):
-        image, edited, recomposed = inputs
-        return ops.clip(image + edited - recomposed, 0.0, 1.0)
+        return transfer_edit(*inputs)
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[0]

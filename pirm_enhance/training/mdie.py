@@ -136,14 +136,14 @@ def run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy, ch
     keras.utils.set_random_seed(seed)
     model = build_model(rec, arch_kwargs)
     check_settings(model, patch_size, strategy, batch_size)
-    recompose = model.get_config().get("recompose", "direct")
+    recompose = model.get_config()["recompose"]
     nets = model.networks()
     decompose, generator, compose = nets["decompose"], nets["generator"], nets["compose"]
     discriminator = MDIEDiscriminator(width=int(rec.get("discriminator_width", 32)))
     g_vars = generator.trainable_variables
     f_vars = decompose.trainable_variables + compose.trainable_variables
     d_vars = discriminator.trainable_variables
-    scale = float(rec.get("intrinsic_lr_scale", 1.0))
+    scale = float(rec.get("intrinsic_lr_scale", 0.0))  # the recipe's default
     if scale < 0:
         raise ValueError(f"intrinsic_lr_scale must be >= 0 (0 freezes F and F'), got {scale}")
     g_opt, d_opt = make_adam(rec, beta_1=0.5), make_adam(rec, beta_1=0.5)
@@ -154,7 +154,7 @@ def run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy, ch
     if f_opt is not None:
         f_opt.build(f_vars)
         objects["f_optimizer"] = f_opt
-    decay = float(rec.get("ema", 0.0))
+    decay = float(rec.get("ema", 0.99))  # the recipe's default
     if not 0 <= decay < 1:
         raise ValueError(f"ema must be in [0, 1) (0: no average), got {decay}")
     # G's exponential moving average (Polyak averaging): what is validated and kept
