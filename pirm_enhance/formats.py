@@ -22,7 +22,9 @@ class Format:
     description: str
     suffixes: tuple  # lower-case; empty for a folder format
     runner: str  # "module:Class"; the class's ``open(path, name=None)`` makes the runner
-    writer: str = None  # "module:function"(model, path, quantization, calibration, clip); None: not written
+    # "module:function"(model, path, quantization, calibration, clip, input_size=, lowering=);
+    # None: not written
+    writer: str = None
     variants: dict = dataclasses.field(default_factory=dict)  # scorer variant name -> quantization
     folder: bool = False
 

@@ -106,7 +106,11 @@ class TFLiteTiles:
     def _convert(self, height, width):
         import tensorflow as tf
 
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([_frozen(self.tiled, height, width)])
+        from pirm_enhance.lowering import split_kernels
+
+        with split_kernels(self.tiled.twin, "tflite"):
+            frozen = _frozen(self.tiled, height, width)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         return converter.convert()
 

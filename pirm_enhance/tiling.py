@@ -35,6 +35,7 @@ from keras import ops
 
 from pirm_enhance import layers as zoo_layers
 from pirm_enhance.errors import UsageError
+from pirm_enhance.lowering import lower
 from pirm_enhance.registry import architecture_key
 
 TILE_ALIGN = 32
@@ -341,6 +342,9 @@ class TiledModel:
                     twin_layer.scale.assign(layer.scale)
             elif layer.weights:
                 twin_layer.set_weights(layer.get_weights())
+        # the twin only runs inference: its large few-output convolutions take the faster,
+        # equivalent form the exporters use (pirm_enhance.lowering)
+        lower(self.twin, "tf")
         self._run_twin = tf.function(lambda x: self.twin(x, training=False), reduce_retracing=True)
         self.statistics = np.zeros(self.statistics_size, np.float32)  # the last image's, flattened
         self.radius = None

@@ -113,7 +113,8 @@ def test_a_conversion_that_loses_weights_is_caught(tmp_path, monkeypatch):
     model = pe.build_model("srcnn")
     fresh = pe.build_model("srcnn")
     real_frozen = ex.writers.frozen_graph_def
-    monkeypatch.setattr(ex.writers, "frozen_graph_def", lambda m, clip=False, input_size=None: real_frozen(fresh, clip, input_size))
+    monkeypatch.setattr(ex.writers, "frozen_graph_def", lambda m, clip=False, input_size=None, lowering=None:
+                        real_frozen(fresh, clip, input_size, lowering))
     with pytest.raises(ex.RuleViolation, match="differs from the Keras model"):
         ex.export(model, tmp_path / "lost.pb", format="pb")
     assert not (tmp_path / "lost.pb").exists()
@@ -143,7 +144,8 @@ def _single_conv_tflite(tmp_path, kernel, input_size=None):
     inp = keras.Input((None, None, 3))
     model = keras.Model(inp, keras.layers.Conv2D(3, kernel, padding="same")(inp))
     path = tmp_path / f"conv{kernel}_{'fixed' if input_size else 'any'}.tflite"
-    ex.export(model, path, format="tflite", input_size=input_size, allow_rule_violations=True, measure_ram=False)
+    ex.export(model, path, format="tflite", input_size=input_size, allow_rule_violations=True, measure_ram=False,
+              lowering="none")
     return model, path
 
 

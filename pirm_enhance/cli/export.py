@@ -36,6 +36,10 @@ def parser():
     p.add_argument("--input-size", metavar="HxW",
                    help="fix the graph's input to this size, e.g. 720x1280, as a phone app would "
                         "(default: any size, as the challenge required)")
+    p.add_argument("--lowering", choices=("auto", "none"), default="auto",
+                   help="auto: rewrite large convolutions with few outputs (and, in float TFLite, "
+                        "9x9 ones on RGB input) into an equivalent faster, leaner form; none: keep "
+                        "the layers as written (BUILD_NOTES, The phone path)")
     p.add_argument("--allow-rule-violations", action="store_true",
                    help="write and keep the file even if it breaks a submission rule")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -81,7 +85,7 @@ def run(argv=None):
     report = export(model, args.output, format=fmt.name, quantization=args.quantization,
                     calibration_images=args.calibration, clip=args.clip,
                     allow_rule_violations=args.allow_rule_violations, overwrite=args.overwrite,
-                    input_size=input_size, qat_steps=args.qat_steps)
+                    input_size=input_size, qat_steps=args.qat_steps, lowering=args.lowering)
     print(json.dumps(report, indent=1))
     return 0
 

@@ -21,14 +21,31 @@ from pirm_enhance.formats import EXPORT_FORMATS, FORMATS as FORMAT_TABLE, get_fo
 
 FORMATS = EXPORT_FORMATS
 TFLITE_QUANTIZATIONS = FORMAT_TABLE["tflite"].quantizations
+LOWERINGS = ("auto", "none")
 
 
-def tflite_bytes(model, quantization="float32", calibration=None, clip=False, input_size=None):
+def graph_lowering(format, quantization="float32", lowering="auto"):
+    """The :mod:`pirm_enhance.lowering` target an export traces with: ``None`` for
+    ``lowering="none"`` (the layers as written) and for full-integer TFLite (int8,
+    int16x8: the rewrites' partial sums would be one more rounded tensor);
+    ``"tflite"`` for the other TFLite files, ``"tf"`` for pb, SavedModel and ONNX."""
+    if lowering not in LOWERINGS:
+        raise UsageError(f"lowering must be one of {LOWERINGS}, got {lowering!r}")
+    if lowering == "none" or format == "keras":
+        return None
+    if format == "tflite":
+        return None if quantization in ("int8", "int16x8") else "tflite"
+    return "tf"
+
+
+def tflite_bytes(model, quantization="float32", calibration=None, clip=False, input_size=None,
+                 lowering="auto"):
     """Convert through the frozen graph (the route that keeps Keras 3 weights) to builtin ops only;
-    ``input_size`` ``(height, width)`` fixes the input (default: any size)."""
+    ``input_size`` ``(height, width)`` fixes the input (default: any size); ``lowering``
+    see :func:`graph_lowering`."""
     if quantization not in TFLITE_QUANTIZATIONS:
         raise UsageError(f"quantization must be one of {TFLITE_QUANTIZATIONS}, got {quantization!r}")
-    func = frozen_function(model, clip, input_size)
+    func = frozen_function(model, clip, input_size, graph_lowering("tflite", quantization, lowering))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([func])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization == "float16":
@@ -54,19 +71,19 @@ def tflite_bytes(model, quantization="float32", calibration=None, clip=False, in
     return converter.convert()
 
 
-def onnx_bytes(model, clip=False, opset=13, input_size=None):
+def onnx_bytes(model, clip=False, opset=13, input_size=None, lowering="auto"):
     """ONNX through tf2onnx from the frozen graph (names ``input:0`` / ``output:0`` kept)."""
     try:
         import tf2onnx
     except ImportError:
         raise UsageError("ONNX export needs tf2onnx: pip install 'pirm-enhance[onnx]'") from None
-    graph_def = frozen_graph_def(model, clip, input_size)
+    graph_def = frozen_graph_def(model, clip, input_size, graph_lowering("onnx", lowering=lowering))
     proto, _ = tf2onnx.convert.from_graph_def(
         graph_def, input_names=["input:0"], output_names=["output:0"], opset=opset)
     return proto.SerializeToString()
 
 
-def _write_saved_model(model, path, clip=False, input_size=None):
+def _write_saved_model(model, path, clip=False, input_size=None, lowering="auto"):
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part"))
@@ -80,7 +97,10 @@ def _write_saved_model(model, path, clip=False, input_size=None):
             return {"output": tf.clip_by_value(y, 0.0, 1.0) if clip else y}
 
         module.serve = serve
-        tf.saved_model.save(module, str(tmp), signatures={"serving_default": serve})
+        from pirm_enhance.lowering import split_kernels
+
+        with split_kernels(model, graph_lowering("saved_model", lowering=lowering)):  # traced while saving
+            tf.saved_model.save(module, str(tmp), signatures={"serving_default": serve})
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -94,23 +114,29 @@ def _write_saved_model(model, path, clip=False, input_size=None):
         raise
 
 
-def write_pb(model, path, quantization="float32", calibration=None, clip=False, input_size=None):
-    write_atomic(path, frozen_graph_def(model, clip, input_size).SerializeToString())
+def write_pb(model, path, quantization="float32", calibration=None, clip=False, input_size=None,
+             lowering="auto"):
+    graph_def = frozen_graph_def(model, clip, input_size, graph_lowering("pb", lowering=lowering))
+    write_atomic(path, graph_def.SerializeToString())
 
 
-def write_saved_model(model, path, quantization="float32", calibration=None, clip=False, input_size=None):
-    _write_saved_model(model, path, clip, input_size)
+def write_saved_model(model, path, quantization="float32", calibration=None, clip=False, input_size=None,
+                      lowering="auto"):
+    _write_saved_model(model, path, clip, input_size, lowering)
 
 
-def write_tflite(model, path, quantization="float32", calibration=None, clip=False, input_size=None):
-    write_atomic(path, tflite_bytes(model, quantization, calibration, clip, input_size))
+def write_tflite(model, path, quantization="float32", calibration=None, clip=False, input_size=None,
+                 lowering="auto"):
+    write_atomic(path, tflite_bytes(model, quantization, calibration, clip, input_size, lowering))
 
 
-def write_onnx(model, path, quantization="float32", calibration=None, clip=False, input_size=None):
-    write_atomic(path, onnx_bytes(model, clip, input_size=input_size))
+def write_onnx(model, path, quantization="float32", calibration=None, clip=False, input_size=None,
+               lowering="auto"):
+    write_atomic(path, onnx_bytes(model, clip, input_size=input_size, lowering=lowering))
 
 
-def write_keras(model, path, quantization="float32", calibration=None, clip=False, input_size=None):
+def write_keras(model, path, quantization="float32", calibration=None, clip=False, input_size=None,
+                lowering="auto"):
     """A ``.keras`` file (``clip`` and ``input_size`` are not applied: the model is saved as it is)."""
     from pirm_enhance.zoo import save_keras_file
 
@@ -118,12 +144,16 @@ def write_keras(model, path, quantization="float32", calibration=None, clip=Fals
 
 
 def write(model, path, format, quantization="float32", calibration=None, clip=False, overwrite=True,
-          input_size=None):
+          input_size=None, lowering="auto"):
     """Write ``model`` to ``path`` in ``format`` (atomically); returns the path.
 
     ``overwrite=False`` refuses an existing ``path`` before anything is written.
     ``input_size`` ``(height, width)``: a graph that takes that size only.
+    ``lowering``: ``"auto"`` rewrites large convolutions with few output channels (and,
+    for float TFLite, 9x9 RGB-input ones) into an equivalent faster, leaner form
+    (:mod:`pirm_enhance.lowering`); ``"none"`` keeps the layers as written.
     """
+    graph_lowering(format, quantization, lowering)  # an unknown value is refused before any work
     if input_size is not None:
         input_size = tuple(int(v) for v in input_size)
         if len(input_size) != 2 or min(input_size) < 1:
@@ -144,13 +174,14 @@ def write(model, path, format, quantization="float32", calibration=None, clip=Fa
     if path.exists() and fmt.folder != path.is_dir():
         raise ModelFileError(f"{path}: exists and is a {'file' if path.is_file() else 'folder'}; a {format} "
                              f"export is a {'folder' if fmt.folder else 'file'}")
-    fmt.write_function()(model, path, quantization, calibration, clip, input_size=input_size)
+    fmt.write_function()(model, path, quantization, calibration, clip, input_size=input_size,
+                         lowering=lowering)
     return path
 
 
 def export(model, path, format="pb", quantization="float32", calibration_images=None,
            clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True,
-           input_size=None, qat_steps=0, qat_photos=None):
+           input_size=None, qat_steps=0, qat_photos=None, lowering="auto"):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -168,6 +199,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     many steps with 8-bit rounding simulated, the float model as teacher, on
     ``qat_photos`` (default: the bundled photos; :mod:`pirm_enhance.quantize`); the
     report then carries the fine-tuning's held-out figures under ``"qat"``.
+    ``lowering`` (``"auto"`` / ``"none"``): see :func:`write`; the report names the
+    convolutions rewritten under ``"lowered"``.
     """
     from pirm_enhance.exporters.checks import check_export
     from pirm_enhance.runners import make_runner
@@ -189,10 +222,14 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         if input_size is not None:
             calibration = [tf.image.resize(img, input_size).numpy() for img in calibration]
         model, qat = finetune_for_int8(model, photos=qat_photos, calibration=calibration, steps=qat_steps)
-    path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite, input_size=input_size)
+    path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite, input_size=input_size,
+                 lowering=lowering)
+    from pirm_enhance.lowering import planned
+
     report = {"path": str(path), "format": format,
               "quantization": quantization if format == "tflite" else "float32",
-              "input_size": list(input_size) if input_size is not None else None}
+              "input_size": list(input_size) if input_size is not None else None,
+              "lowered": planned(model, graph_lowering(format, quantization, lowering))}
     if qat is not None:
         report["qat"] = {k: v for k, v in qat.items() if k != "history"}
     if check:

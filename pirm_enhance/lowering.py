@@ -1,0 +1,157 @@
+"""Export-time rewrites of large convolutions that keep the function (to float rounding).
+
+A ``kh x kw`` convolution with few output channels (the RGB head of nearly every
+model in the zoo: DPED's and EdS's 9x9 64->3 and 16->3, SRCNN's 5x5 32->3) is
+a GEMM with 3 columns, which neither oneDNN nor XNNPACK runs well: SIMD lanes
+hold 8-16 output channels. And XNNPACK keeps one 8-byte pointer per output pixel
+and kernel tap for every convolution (its indirection buffer), 597 MB for a 9x9
+layer at 1280x720. Two exact rewrites of such a layer, both a reordering of the
+same sum (``y[i, j, o] = sum_{r, s, c} W[r, s, c, o] x[i + r - p, j + s - q, c]``):
+
+* **output stacking** (``cout`` at most :data:`MAX_STACKED_OUT`, ``cin`` at least
+  :data:`MIN_STACKED_OUT_IN`, both kernel sides above 1): one ``1 x kw``
+  convolution computes the ``kh`` row partial sums ``z[i, j, r*cout + o] =
+  sum_{s, c} W[r, s, c, o] x[i, j + s - q, c]`` (``kh * cout`` columns: 27 for a
+  9x9 RGB head), and a ``kh x 1`` convolution with a one-hot kernel adds each
+  sum from its row, ``y[i, j, o] = sum_r z[i + r - p, j, r*cout + o]``. The zero
+  padding of ``z`` stands for the zero padding of ``x`` (a row outside the
+  image contributes nothing either way).
+* **input stacking** (TFLite only; ``cin`` at most :data:`MAX_STACKED_IN` and
+  ``kh * kw`` at least :data:`MIN_STACKED_TAPS`): a depthwise ``kh x 1``
+  convolution with one-hot taps stacks the ``kh`` row shifts of the input,
+  ``u[i, j, c*kh + r] = x[i + r - p, j, c]`` (27 channels for an RGB input),
+  and one ``1 x kw`` convolution with the reordered kernel finishes the sum.
+
+Measured one layer at a time at 1280x720 on the 2-core Xeon (AVX-512) of
+2026-12-03, median of 5, plain -> rewritten (BUILD_NOTES "The phone path"):
+9x9 64->3: TensorFlow 454 -> 83 ms, TFLite 801 -> 99 ms; 9x9 16->3: 111 -> 47,
+196 -> 70; 9x9 3->16 stacked input, TFLite: 148 -> 103 (TensorFlow 39 -> 52,
+so TensorFlow graphs do not get it); 9x9 3->64 stacked input, TFLite: 288 ->
+305 ms, but its indirection buffer falls from 597 MB to 66 MB, which is what
+bounds DPED's peak memory. Output stacking with 32 outputs (5x5 64->32) doubles
+the time, and on PPCN's student (a 7x1 8->8 and a 3x3 8->3 layer) it took the
+frozen graph from 97 to 170 ms: hence the limits on ``cout``, ``cin`` and ``kw``.
+
+Where it applies: :func:`split_kernels` is a context manager, active while the
+exporters trace a model (:func:`pirm_enhance.graphs.frozen_function`); outside
+it, the layers run Keras's own convolution, so training, checkpoints and Keras
+inference are untouched. Quantized TFLite files (int8, 16x8) are traced
+without it: the stacked partial sums would be one more rounded tensor.
+"""
+
+import contextlib
+
+import numpy as np
+
+TARGETS = ("tf", "tflite")
+MAX_STACKED_OUT = 4
+MIN_STACKED_OUT_IN = 16
+MAX_STACKED_IN = 4
+MIN_STACKED_TAPS = 49
+
+
+def _eligible(layer):
+    import keras
+
+    if not isinstance(layer, keras.layers.Conv2D) or getattr(layer, "rank", 2) != 2:
+        return False
+    kh, kw = layer.kernel_size
+    return (tuple(layer.strides) == (1, 1) and tuple(layer.dilation_rate) == (1, 1)
+            and layer.padding == "same" and layer.data_format == "channels_last"
+            and getattr(layer, "groups", 1) == 1 and kh % 2 == 1 and kw % 2 == 1 and kh > 1)
+
+
+def plan(layer, target):
+    """``"output"``, ``"input"`` or ``None``: the rewrite :func:`split_kernels` gives ``layer``."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if not _eligible(layer) or not layer.built:
+        return None
+    kh, kw, cin, cout = (int(v) for v in layer.kernel.shape)
+    if cout <= MAX_STACKED_OUT and cin >= MIN_STACKED_OUT_IN and kw > 1:
+        return "output"
+    if target == "tflite" and cin <= MAX_STACKED_IN and kh * kw >= MIN_STACKED_TAPS:
+        return "input"
+    return None
+
+
+def stacked_output_conv(inputs, kernel):
+    """``conv2d(inputs, kernel, SAME)`` as a ``1 x kw`` convolution to the row partial
+    sums and a one-hot ``kh x 1`` convolution that adds them (see the module doc)."""
+    import tensorflow as tf
+
+    kh, kw, cin, cout = (int(v) for v in kernel.shape)
+    rows = tf.reshape(tf.transpose(kernel, [1, 2, 0, 3]), [1, kw, cin, kh * cout])  # column r*cout + o
+    adder = np.zeros((kh, 1, kh * cout, cout), np.float32)
+    for r in range(kh):
+        adder[r, 0, r * cout:(r + 1) * cout, :] = np.eye(cout, dtype=np.float32)
+    partial = tf.nn.conv2d(inputs, tf.cast(rows, inputs.dtype), 1, "SAME")
+    return tf.nn.conv2d(partial, tf.constant(adder, dtype=inputs.dtype), 1, "SAME")
+
+
+def stacked_input_conv(inputs, kernel):
+    """``conv2d(inputs, kernel, SAME)`` as a one-hot depthwise ``kh x 1`` convolution that
+    stacks the input's row shifts and one ``1 x kw`` convolution (see the module doc)."""
+    import tensorflow as tf
+
+    kh, kw, cin, cout = (int(v) for v in kernel.shape)
+    shifts = np.zeros((kh, 1, cin, kh), np.float32)  # depthwise output channel c*kh + r
+    for r in range(kh):
+        shifts[r, 0, :, r] = 1.0
+    stacked = tf.nn.depthwise_conv2d(inputs, tf.constant(shifts, dtype=inputs.dtype), [1, 1, 1, 1], "SAME")
+    rows = tf.reshape(tf.transpose(kernel, [1, 2, 0, 3]), [1, kw, cin * kh, cout])
+    return tf.nn.conv2d(stacked, tf.cast(rows, inputs.dtype), 1, "SAME")
+
+
+_REWRITES = {"output": stacked_output_conv, "input": stacked_input_conv}
+
+
+def _layers(model):
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is not None:
+        return list(flatten(include_self=True, recursive=True))
+    found, stack = [], [model]
+    while stack:
+        layer = stack.pop()
+        found.append(layer)
+        stack.extend(getattr(layer, "layers", []))
+    return found
+
+
+def lower(model, target):
+    """Rewrite the convolutions of ``model`` that :func:`plan` picks for ``target`` for good
+    (for a private inference copy, such as the tiler's twin); returns ``{layer name:
+    (layer, rewrite, the instance's previous convolution_op or None)}``."""
+    patched = {}
+    if target is None:
+        return patched
+    for layer in _layers(model):
+        how = plan(layer, target)
+        if how is None:
+            continue
+        patched[layer.name] = (layer, how, vars(layer).get("convolution_op"))
+        layer.convolution_op = _REWRITES[how]
+    return patched
+
+
+@contextlib.contextmanager
+def split_kernels(model, target="tf"):
+    """While active, the convolutions of ``model`` that :func:`plan` picks for ``target``
+    (``"tf"``: frozen graph, SavedModel, ONNX; ``"tflite"``) compute through the
+    rewrites above; afterwards they are as before. Yields ``{layer name: rewrite}``.
+    ``target=None`` changes nothing."""
+    patched = lower(model, target)
+    try:
+        yield {name: how for name, (_, how, _) in patched.items()}
+    finally:
+        for layer, _, previous in patched.values():
+            if previous is None:
+                del layer.convolution_op
+            else:
+                layer.convolution_op = previous
+
+def planned(model, target):
+    """``{layer name: rewrite}`` that :func:`split_kernels` would apply (``{}`` for ``None``)."""
+    if target is None:
+        return {}
+    return {layer.name: how for layer in _layers(model) if (how := plan(layer, target)) is not None}

@@ -1,0 +1,106 @@
+"""The export-time rewrites of large convolutions (pirm_enhance.lowering): the same
+function, every architecture, restored afterwards, and what they change in the files."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import pirm_enhance as pe
+from pirm_enhance import lowering
+from pirm_enhance.exporters import export
+from zoo_checks import tiny_model
+
+
+@pytest.mark.parametrize("kh,kw,cin,cout", [(9, 9, 16, 3), (5, 5, 32, 3), (3, 7, 20, 1), (9, 9, 3, 16),
+                                            (7, 3, 2, 5)])
+def test_rewrites_compute_the_same_convolution(kh, kw, cin, cout):
+    """Both rewrites equal a SAME convolution to float rounding, borders included
+    (odd and even image sides smaller than the kernel's reach)."""
+    rng = np.random.default_rng(kh * 100 + cin)
+    kernel = tf.constant(rng.normal(size=(kh, kw, cin, cout)).astype(np.float32))
+    for shape in [(1, 13, 17, cin), (2, 4, 6, cin)]:
+        x = tf.constant(rng.random(shape, np.float32))
+        ref = tf.nn.conv2d(x, kernel, 1, "SAME").numpy()
+        scale = np.abs(ref).max()
+        for rewrite in (lowering.stacked_output_conv, lowering.stacked_input_conv):
+            out = rewrite(x, kernel).numpy()
+            assert out.shape == ref.shape
+            assert np.abs(out - ref).max() <= 1e-5 * scale, rewrite.__name__
+
+
+@pytest.mark.parametrize("name", pe.list_models())
+def test_every_architecture_keeps_its_function_and_is_restored(name):
+    keras.utils.set_random_seed(0)
+    model = tiny_model(name)
+    x = np.random.default_rng(1).random((1, 37, 45, 3), np.float32)
+    ref = np.asarray(model(x))
+    for target in lowering.TARGETS:
+        with lowering.split_kernels(model, target) as done:
+            assert done == lowering.planned(model, target)
+            out = np.asarray(model(x))
+        assert np.abs(out - ref).max() <= 1e-5, (target, done)
+        assert not any("convolution_op" in vars(layer) for layer in lowering._layers(model))
+        assert np.array_equal(np.asarray(model(x)), ref)
+
+
+def test_plan_picks_rgb_heads_and_tflite_rgb_inputs():
+    """The rule measured in BUILD_NOTES: few outputs from a wide input (any graph),
+    a large kernel on RGB input (TFLite only), nothing else."""
+    inp = keras.Input((None, None, 3))
+    a = keras.layers.Conv2D(16, 9, padding="same", name="rgb_in")(inp)
+    b = keras.layers.Conv2D(16, 3, padding="same", name="small_rgb_in")(inp)
+    c = keras.layers.Conv2D(32, 3, padding="same", name="wide")(keras.layers.Add()([a, b]))
+    d = keras.layers.Conv2D(3, 9, padding="same", name="head")(c)
+    e = keras.layers.Conv2D(3, 3, strides=2, padding="same", name="strided")(c)
+    f = keras.layers.Conv2D(3, (7, 1), padding="same", name="column")(c)
+    g = keras.layers.Conv2D(3, 3, padding="same", name="narrow_head")(keras.layers.Conv2D(8, 1)(inp))
+    model = keras.Model(inp, [d, e, f, g])
+    assert lowering.planned(model, "tf") == {"head": "output"}
+    assert lowering.planned(model, "tflite") == {"head": "output", "rgb_in": "input"}
+    assert lowering.planned(model, None) == {}
+    with pytest.raises(ValueError):
+        lowering.plan(model.get_layer("head"), "gpu")
+
+
+def _conv_ops(tflite_path):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_path=str(tflite_path),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    return [op["op_name"] for op in interpreter._get_ops_details() if "CONV" in op["op_name"]]
+
+
+def test_exports_take_the_rewrites_and_quantized_files_do_not(tmp_path):
+    """SRCNN (9x9 3->64, 5x5 64->32, 5x5 32->3 head): the float TFLite file stacks the RGB input
+    and the head's rows, the frozen graph only the head's; int8 and ``lowering="none"``
+    keep the three layers; each file computes the Keras model's function."""
+    from pirm_enhance.runners import indirection_bytes_per_pixel
+
+    keras.utils.set_random_seed(0)
+    model = pe.build_model("srcnn")
+    plain = tmp_path / "plain.tflite"
+    report = export(model, plain, format="tflite", lowering="none", measure_ram=False)
+    assert report["lowered"] == {} and _conv_ops(plain) == ["CONV_2D"] * 3
+    lowered = tmp_path / "lowered.tflite"
+    report = export(model, lowered, format="tflite", measure_ram=False)  # checked against Keras
+    assert report["lowered"] == {"conv1": "input", "conv3": "output"}
+    assert sorted(_conv_ops(lowered)) == ["CONV_2D"] * 4 + ["DEPTHWISE_CONV_2D"]
+    # XNNPACK's pointers per pixel (9x9, 5x5, 5x5): 81 + 25 + 25 taps before, 9 + 9 + 25 + 5 + 5 after
+    assert indirection_bytes_per_pixel(plain) == 8 * (81 + 25 + 25)
+    assert indirection_bytes_per_pixel(lowered) == 8 * (9 + 9 + 25 + 5 + 5)
+    report = export(model, tmp_path / "g.pb", format="pb", measure_ram=False)
+    assert report["lowered"] == {"conv3": "output"}
+    graph = tf.compat.v1.GraphDef.FromString((tmp_path / "g.pb").read_bytes())
+    assert sum(node.op == "Conv2D" for node in graph.node) == 4
+    report = export(model, tmp_path / "q.tflite", format="tflite", quantization="int8", measure_ram=False,
+                    allow_rule_violations=True, calibration_images=None)
+    assert report["lowered"] == {}
+
+
+def test_an_unknown_lowering_is_a_usage_error(tmp_path):
+    from pirm_enhance.errors import UsageError
+
+    with pytest.raises(UsageError, match="lowering"):
+        export(pe.build_model("srcnn"), tmp_path / "x.pb", lowering="fast")
+    assert not (tmp_path / "x.pb").exists()
