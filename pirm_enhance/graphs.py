@@ -19,12 +19,13 @@ def input_spec(input_size=None):
     return tf.TensorSpec([1, height, width, 3], tf.float32, name="input")
 
 
-def frozen_function(model, clip=False, input_size=None, lowering=None):
+def frozen_function(model, clip=False, input_size=None, lowering=None, explicit_padding=False):
     """The model as a constants-only concrete function ``input -> output``.
 
     ``lowering``: ``None`` (the layers as written), ``"tf"`` or ``"tflite"``: the large
     convolutions rewritten for that runtime (:mod:`pirm_enhance.lowering`; same function
-    to float rounding)."""
+    to float rounding). ``explicit_padding``: dilated convolutions with their SAME padding
+    written out (for ONNX Runtime; :func:`pirm_enhance.layers.direct_dilations`)."""
 
     @tf.function(input_signature=[input_spec(input_size)])
     def serve(x):
@@ -37,17 +38,17 @@ def frozen_function(model, clip=False, input_size=None, lowering=None):
     from pirm_enhance.lowering import split_kernels
 
     # one CONV_2D per dilated convolution in every exported graph
-    with direct_dilations(), split_kernels(model, lowering):
+    with direct_dilations(explicit_padding), split_kernels(model, lowering):
         concrete = serve.get_concrete_function()
     return convert_variables_to_constants_v2(concrete)
 
 
-def frozen_graph_def(model, clip=False, input_size=None, lowering=None):
+def frozen_graph_def(model, clip=False, input_size=None, lowering=None, explicit_padding=False):
     """A TF1 GraphDef with placeholder ``input`` ([1, None, None, 3] float32, or a fixed
     ``input_size``) and ``output``, constants only: what the organisers loaded with
     ``import_graph_def``. ``lowering`` as in :func:`frozen_function` (the default, the
     layers as written, is what the SRCNN baseline and the field's timings use)."""
-    graph_def = frozen_function(model, clip, input_size, lowering).graph.as_graph_def()
+    graph_def = frozen_function(model, clip, input_size, lowering, explicit_padding).graph.as_graph_def()
     names = {node.name for node in graph_def.node}
     if "input" not in names or "output" not in names:
         raise RuntimeError(f"frozen graph lacks input/output nodes (has {sorted(names)[:10]} ...)")

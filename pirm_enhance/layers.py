@@ -249,14 +249,19 @@ class PadToMultiple(keras.layers.Layer):
 
         m = self.multiple
         size = tf.shape(x)[axis]
-        extra = (-size) % m
+        # (m - size % m) % m, not (-size) % m: ONNX Runtime's Mod of a negative int32 is
+        # C's remainder (-1 for -37 % 4), which made the ONNX graph pad by 15 rows, not 3
+        extra = (m - size % m) % m
         # the last m rows (all of them when the image is smaller) mirrored; mirrored again
         # while shorter than the padding (a tiny image repeats as x, rev(x), x, ...)
         mirror = tf.reverse(x[:, -m:] if axis == 1 else x[:, :, -m:], [axis])
         for _ in range(max(m - 2, 0).bit_length()):
             mirror = tf.concat([mirror, tf.reverse(mirror, [axis])], axis)
-        tail = mirror[:, :extra] if axis == 1 else mirror[:, :, :extra]
-        return tf.concat([x, tail], axis)
+        # image and mirror joined, then cut to size: no slice is ever empty (ONNX Runtime
+        # cannot reshape the empty tail that tf2onnx's rewrite of reverse-then-slice makes)
+        padded = tf.concat([x, mirror], axis)
+        end = size + extra
+        return padded[:, :end] if axis == 1 else padded[:, :, :end]
 
     def call(self, x):
         return self._pad(self._pad(x, 1), 2)
@@ -317,14 +322,17 @@ _DIRECT_DILATIONS = [False]
 
 
 @contextlib.contextmanager
-def direct_dilations():
+def direct_dilations(explicit_padding=False):
     """While tracing inside this context, :class:`DilatedConv2D` layers are one
     ``tf.nn.conv2d(..., dilations=...)`` op (the exporters' frozen graphs use it).
+    ``explicit_padding``: that op with the SAME padding written out (ONNX: ONNX Runtime
+    refuses a dilated Conv with ``auto_pad`` SAME, "Dilation not supported for
+    AutoPadType::SAME_UPPER"; TFLite would add a PAD op per layer, so it keeps SAME).
     Not for training: TensorFlow's CPU kernels have no gradient for that op with
-    dilations above 1 ("Current CPU implementations do not yet support dilation
+    dilation rates above 1 ("Current CPU implementations do not yet support dilation
     rates larger than 1")."""
     previous = _DIRECT_DILATIONS[0]
-    _DIRECT_DILATIONS[0] = True
+    _DIRECT_DILATIONS[0] = "explicit" if explicit_padding else True
     try:
         yield
     finally:
@@ -349,8 +357,14 @@ class DilatedConv2D(keras.layers.Conv2D):
             return super().convolution_op(inputs, kernel)
         import tensorflow as tf
 
-        return tf.nn.conv2d(inputs, kernel, strides=self.strides, padding=self.padding.upper(),
-                            dilations=self.dilation_rate)
+        padding = self.padding.upper()
+        if _DIRECT_DILATIONS[0] == "explicit" and padding == "SAME" and tuple(self.strides) == (1, 1):
+            pads = []
+            for k, d in zip(self.kernel_size, self.dilation_rate):
+                total = (k - 1) * d  # SAME at stride 1: the effective kernel's reach, top/left first
+                pads.append([total // 2, total - total // 2])
+            padding = [[0, 0], *pads, [0, 0]]
+        return tf.nn.conv2d(inputs, kernel, strides=self.strides, padding=padding, dilations=self.dilation_rate)
 
 
 def conv(filters, kernel_size, name, strides=1, dilation_rate=1, activation=None, use_bias=True,

@@ -45,6 +45,9 @@ CHOICES = ("auto",) + TILE_RUNTIMES
 # a runtime whose tile output differs from the Keras twin's by more than this is not used
 AGREEMENT = 2e-3
 CACHE_FILE = "runtimes.json"
+# what the tile graphs are built from; a new value retires measurements of older graphs
+# (2: the large-convolution rewrites of pirm_enhance.lowering)
+TILE_GRAPHS = 2
 
 
 class KerasTiles:
@@ -207,7 +210,8 @@ def _write_cache(path, data):
 
 
 def cache_key(model, height, width):
-    return f"{hashlib.sha256(machine().encode()).hexdigest()[:12]}/{architecture_key(model)}/{height}x{width}"
+    machine_hash = hashlib.sha256(machine().encode()).hexdigest()[:12]
+    return f"{machine_hash}/g{TILE_GRAPHS}/{architecture_key(model)}/{height}x{width}"
 
 
 def cached(model, height, width):

@@ -80,6 +80,16 @@ def test_int8_calibrates_on_named_images(tmp_path):
     assert report["bytes"] > 0
 
 
+def test_onnx_runs_in_onnx_runtime(model, tmp_path):
+    """Every architecture as ONNX: ONNX Runtime runs it at two sizes (odd 67x101, even
+    48x36) and matches Keras. Caught: dilated convolutions with auto_pad SAME (PPCN),
+    a negative FloorMod and an empty mirror slice in PadToMultiple (Track A nets)."""
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("onnxruntime")
+    report = ex.export(model, tmp_path / "m.onnx", format="onnx", allow_rule_violations=True, measure_ram=False)
+    assert report["max_abs_diff"] <= 1e-5
+
+
 def test_saved_model_and_onnx(tmp_path):
     pytest.importorskip("tf2onnx")
     model = pe.build_model("eds")

@@ -77,7 +77,9 @@ def onnx_bytes(model, clip=False, opset=13, input_size=None, lowering="auto"):
         import tf2onnx
     except ImportError:
         raise UsageError("ONNX export needs tf2onnx: pip install 'pirm-enhance[onnx]'") from None
-    graph_def = frozen_graph_def(model, clip, input_size, graph_lowering("onnx", lowering=lowering))
+    # explicit SAME padding: ONNX Runtime refuses a dilated Conv with auto_pad SAME (PPCN)
+    graph_def = frozen_graph_def(model, clip, input_size, graph_lowering("onnx", lowering=lowering),
+                                 explicit_padding=True)
     proto, _ = tf2onnx.convert.from_graph_def(
         graph_def, input_names=["input:0"], output_names=["output:0"], opset=opset)
     return proto.SerializeToString()
