@@ -17,7 +17,7 @@ ROOT = pathlib.Path(pe.__file__).resolve().parent
 # Modules import only modules earlier in this order (lowest first); the package
 # __init__ (lazy public names) and the console tools sit on top.
 ORDER = ["errors", "quiet", "progress", "formats", "registry", "pretrained", "samples", "metrics", "data", "colour",
-         "segment", "postprocess", "layers", "graphs", "graph_check", "archs", "checkpoints", "losses", "mpse",
+         "segment", "postprocess", "layers", "lowering", "graphs", "graph_check", "archs", "checkpoints", "losses", "mpse",
          "tiling", "zoo", "runners", "runtimes", "memory", "quantize", "exporters", "scoring", "enhancer", "training", "leaderboard", "bench",
          "cli", "__init__"]
 # Neighbours in the order that must still not know each other: the scorer and the
