@@ -145,13 +145,15 @@ def _crops(photos, rng, count, size):
 
 def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, size=128,
                       learning_rate=1e-4, range_every=50, check_every=50, held_out=8, seed=0,
-                      progress=True):
+                      progress=True, decay="cosine"):
     """A copy of ``model`` fine-tuned for full-int8 TFLite (see the module docstring).
 
     ``photos``: paths of unlabelled training photos (default: the bundled ai-benchmark
     photos); the last ``held_out`` of them choose the kept step. ``calibration``: the
     HxWx3 images the export will calibrate on (default: the exporter's crops of the
-    first 16 photos), used for the ranges here too: pass the export's own. Returns
+    first 16 photos), used for the ranges here too: pass the export's own. ``decay``:
+    ``"cosine"`` (the default: the learning rate falls to 0 at the last step) or ``None``
+    (constant; BUILD_NOTES "The phone path" has both on EdS). Returns
     ``(model, report)``; ``report`` has the held-out PSNR of the simulated-int8 output against the float
     model before and after, per check."""
     import keras
@@ -173,7 +175,10 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     student = copy_model(model)
     targets = [teacher(img[None], training=False) for img in check_images]
     quantizer = FakeQuantizer()
-    optimizer = keras.optimizers.Adam(learning_rate)
+    if decay not in (None, "cosine"):
+        raise UsageError(f"decay must be None or 'cosine', got {decay!r}")
+    rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps) if decay == "cosine" else learning_rate
+    optimizer = keras.optimizers.Adam(rate)
     variables = student.trainable_variables
 
     @tf.function(reduce_retracing=True)
@@ -216,6 +221,6 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
                 print(f"int8 fine-tuning {step}/{steps}: loss {loss:.3g}, held-out int8 vs float "
                       f"{value:.2f} dB (best {best:.2f})", file=sys.stderr, flush=True)
     student.set_weights(best_weights)
-    return student, {"steps": steps, "batch": batch, "size": size, "learning_rate": learning_rate,
+    return student, {"steps": steps, "batch": batch, "size": size, "learning_rate": learning_rate, "decay": decay,
                      "held_out_psnr_before": history[0][1], "held_out_psnr_best": best,
                      "history": history}

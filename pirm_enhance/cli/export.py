@@ -7,7 +7,7 @@ Examples:
   pirm-export --model my_model.keras --format saved_model -o exported/
   pirm-export --model dped_resnet_12_64 --checkpoint iphone_iteration_20000.ckpt -o dped.pb
   pirm-export --model rsgunet --format tflite --input-size 720x1280 -o rsgunet_720p.tflite
-  pirm-export --model ppcn_student.paper --quantization int8 --qat-steps 1500 -o student_qat_int8.tflite
+  pirm-export --model eds.iphone --quantization int8 --qat-steps 600 -o eds_int8.tflite
 An existing output is replaced only with --overwrite. Exit 3: the file breaks a submission rule.
 """
 
@@ -32,6 +32,8 @@ def parser():
     p.add_argument("--qat-steps", type=int, default=0, metavar="N",
                    help="int8/int16x8: quantization-aware fine-tuning for N steps first (the float "
                         "model as teacher, on the bundled photos; 0: none)")
+    p.add_argument("--qat-decay", choices=("cosine", "none"), default="cosine",
+                   help="learning-rate schedule of --qat-steps: cosine (to 0 at the last step) or none")
     p.add_argument("--clip", action="store_true", help="append clip(0, 1) to the graph")
     p.add_argument("--input-size", metavar="HxW",
                    help="fix the graph's input to this size, e.g. 720x1280, as a phone app would "
@@ -85,7 +87,8 @@ def run(argv=None):
     report = export(model, args.output, format=fmt.name, quantization=args.quantization,
                     calibration_images=args.calibration, clip=args.clip,
                     allow_rule_violations=args.allow_rule_violations, overwrite=args.overwrite,
-                    input_size=input_size, qat_steps=args.qat_steps, lowering=args.lowering)
+                    input_size=input_size, qat_steps=args.qat_steps, lowering=args.lowering,
+                    qat_decay=None if args.qat_decay == "none" else args.qat_decay)
     print(json.dumps(report, indent=1))
     return 0
 

@@ -183,7 +183,7 @@ def write(model, path, format, quantization="float32", calibration=None, clip=Fa
 
 def export(model, path, format="pb", quantization="float32", calibration_images=None,
            clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True,
-           input_size=None, qat_steps=0, qat_photos=None, lowering="auto"):
+           input_size=None, qat_steps=0, qat_photos=None, lowering="auto", qat_decay="cosine"):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -200,7 +200,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     ``qat_steps`` (int8 / int16x8 TFLite): first fine-tune a copy of the model for that
     many steps with 8-bit rounding simulated, the float model as teacher, on
     ``qat_photos`` (default: the bundled photos; :mod:`pirm_enhance.quantize`); the
-    report then carries the fine-tuning's held-out figures under ``"qat"``.
+    report then carries the fine-tuning's held-out figures under ``"qat"``; ``qat_decay``
+    (``"cosine"`` or ``None``) is its learning-rate schedule.
     ``lowering`` (``"auto"`` / ``"none"``): see :func:`write`; the report names the
     convolutions rewritten under ``"lowered"``.
     """
@@ -223,7 +224,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
 
         if input_size is not None:
             calibration = [tf.image.resize(img, input_size).numpy() for img in calibration]
-        model, qat = finetune_for_int8(model, photos=qat_photos, calibration=calibration, steps=qat_steps)
+        model, qat = finetune_for_int8(model, photos=qat_photos, calibration=calibration, steps=qat_steps,
+                                       decay=qat_decay)
     path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite, input_size=input_size,
                  lowering=lowering)
     from pirm_enhance.lowering import planned
