@@ -137,6 +137,30 @@ def test_finetuning_brings_int8_closer_to_float(weights_dir):
     assert psnr_after > psnr_before + 0.5, (psnr_before, psnr_after)
 
 
+@needs_photos
+def test_finetuning_schedule_is_a_choice(capsys):
+    """``decay``: cosine (the default) or constant, both run and are reported; anything
+    else is a usage error; the CLI offers the same two."""
+    import keras
+
+    from pirm_enhance.archs.srcnn import SRCNN
+    from pirm_enhance.cli import export as cli
+    from pirm_enhance.errors import UsageError
+    from pirm_enhance.quantize import finetune_for_int8
+
+    keras.utils.set_random_seed(0)
+    model = SRCNN()
+    photos = ai_benchmark_photos()[:12]
+    calibration = [np.full((32, 32, 3), 0.5, np.float32)]
+    for decay in ("cosine", None):
+        _, report = finetune_for_int8(model, photos=photos, calibration=calibration, steps=2, batch=1, size=32,
+                                      check_every=1, held_out=2, progress=False, decay=decay)
+        assert report["decay"] == decay and len(report["history"]) == 3
+    with pytest.raises(UsageError, match="decay"):
+        finetune_for_int8(model, photos=photos, calibration=calibration, steps=2, progress=False, decay="linear")
+    assert "--qat-decay" in cli.parser().format_help()
+
+
 def test_export_refuses_qat_outside_int8(tmp_path):
     from pirm_enhance.archs.srcnn import SRCNN
     from pirm_enhance.errors import UsageError
