@@ -163,6 +163,8 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
 
     if steps < 1:
         raise UsageError(f"steps must be at least 1, got {steps}")
+    if decay not in (None, "cosine"):
+        raise UsageError(f"decay must be None or 'cosine', got {decay!r}")
     paths = list(photos) if photos is not None else ai_benchmark_photos()
     if len(paths) < held_out + 2:
         raise DataMissing("quantization-aware fine-tuning needs photos: install the bundled ones "
@@ -175,8 +177,6 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     student = copy_model(model)
     targets = [teacher(img[None], training=False) for img in check_images]
     quantizer = FakeQuantizer()
-    if decay not in (None, "cosine"):
-        raise UsageError(f"decay must be None or 'cosine', got {decay!r}")
     rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps) if decay == "cosine" else learning_rate
     optimizer = keras.optimizers.Adam(rate)
     variables = student.trainable_variables
