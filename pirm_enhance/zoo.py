@@ -51,7 +51,10 @@ def load_keras_file(path):
     try:
         return keras.saving.load_model(path)
     except Exception as err:  # keras raises many types for a bad file
-        raise ModelFileError(f"{path}: not a loadable Keras model file ({first_line(err)})") from None
+        reason = first_line(err)
+        if len(reason) > 400:  # Keras quotes whole weight arrays in some messages
+            reason = reason[:400] + " ..."
+        raise ModelFileError(f"{path}: not a loadable Keras model file ({reason})") from None
 
 
 def save_keras_file(model, path):

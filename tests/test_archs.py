@@ -31,6 +31,10 @@ def test_keras_round_trip(model, tmp_path, rng):
     zoo_checks.check_keras_round_trip(model, tmp_path, rng)
 
 
+def test_unknown_setting_in_a_saved_file_is_refused(model, tmp_path):
+    zoo_checks.check_unknown_setting_refused(model, tmp_path)
+
+
 def test_batch_and_image_independence(model, rng):
     """Instance norms and contrast are per image: a batch equals its images run alone."""
     zoo_checks.check_batch_independence(model, rng)

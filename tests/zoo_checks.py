@@ -84,6 +84,32 @@ def check_keras_round_trip(model, tmp_path, rng):
     assert pe.load_model(str(path)).count_params() == model.count_params()
 
 
+def check_unknown_setting_refused(model, tmp_path):
+    """A saved file whose configuration has a setting the class does not take (a newer
+    version's, or an edit) is refused in one line that names it, instead of loading the
+    layers this version knows and silently dropping the rest."""
+    import json
+    import zipfile
+
+    from pirm_enhance.errors import ModelFileError
+
+    saved, edited = tmp_path / f"{model.name}.keras", tmp_path / f"{model.name}_edited.keras"
+    model.save(saved)
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(edited, "w") as target:
+        for item in source.namelist():
+            data = source.read(item)
+            if item == "config.json":
+                config = json.loads(data)
+                config["config"]["from_the_future"] = 1
+                data = json.dumps(config)
+            target.writestr(item, data)
+    with pytest.raises(ModelFileError) as info:
+        pe.zoo.load_keras_file(edited)
+    message = str(info.value)
+    assert "'from_the_future'" in message and type(model).__name__ in message and "\n" not in message
+    assert pe.zoo.load_keras_file(saved).count_params() == model.count_params()  # the file as saved loads
+
+
 def check_gradients(model, shape=(1, 24, 32, 3), seed=0):
     """Every trainable variable gets a gradient that is not None, finite and not all zero
     from ``mean(output * random weights)`` in training mode.

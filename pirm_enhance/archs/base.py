@@ -11,7 +11,12 @@ rule that :mod:`pirm_enhance.checkpoints` reads:
   (``Variable`` for index 0).
 """
 
+import inspect
+
 import keras
+
+# keys of a zoo model's saved configuration that are not constructor arguments of its own
+_BASE_CONFIG_KEYS = {"name", "trainable", "dtype"}
 
 
 class ZooModel(keras.Model):
@@ -66,6 +71,15 @@ class ZooModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        # a setting this version does not know (a file written by a newer pirm-enhance, or
+        # edited) is refused: Keras would pass it on unused and load only the weights of the
+        # layers this version builds, silently giving another model
+        known = {k for k in inspect.signature(cls.__init__).parameters if k not in ("self", "kwargs")}
+        unknown = sorted(set(config) - known - _BASE_CONFIG_KEYS)
+        if unknown:
+            raise ValueError(f"the {cls.__name__} configuration has setting(s) {unknown} that this version "
+                             f"of pirm-enhance does not know (known: {sorted(known - {'name'})}): a file from a newer "
+                             "version needs that version (upgrade pirm-enhance); an edited one, the setting removed")
         return cls(**config)
 
 
