@@ -100,6 +100,9 @@ def test_domain_label_is_label_then_one_hot_mask():
 
     np.testing.assert_array_equal(np.asarray(batch_labels(1, [0.0, 1.0])),
                                   np.stack([domain_label(1, 0), domain_label(1, 1)]))
+    # attribute -1: a batch degraded in every attribute, every label its quality, the mask all ones
+    np.testing.assert_array_equal(np.asarray(batch_labels(-1, [0.0, 1.0])),
+                                  [[0, 0, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +202,23 @@ def test_domain_batches_cycle_through_the_attributes(photo_dir):
     np.testing.assert_array_equal(np.asarray(again[0]), np.asarray(batches[3][0]))  # resumable
 
 
+def test_cycle_plus_all_adds_a_batch_degraded_in_every_attribute(photo_dir):
+    photos = sorted(photo_dir.glob("*.png"))
+    batches = list(domains.domain_dataset(photos, 2, seed=1, patch_size=32, attributes="cycle+all").take(5))
+    assert [int(a[0]) for _, _, a in batches] == [0, 1, 2, -1, 0]
+    plain = list(domains.domain_dataset(photos, 2, seed=1, patch_size=32).take(3))
+    for (low, high, _), (low0, high0, _) in zip(batches[:3], plain):  # the first three as in "cycle"
+        np.testing.assert_array_equal(np.asarray(high), np.asarray(high0))
+        np.testing.assert_array_equal(np.asarray(low), np.asarray(low0))
+    # the fourth: exactly degrade_all of its originals (the same crop seeds as every stream)
+    low, high, _ = batches[3]
+    every = list(domains.domain_dataset(photos, 2, seed=1, patch_size=32, attributes="all").take(4))[3]
+    np.testing.assert_array_equal(np.asarray(high), np.asarray(every[1]))
+    np.testing.assert_allclose(np.asarray(low), np.asarray(every[0]), atol=1e-6)
+    with pytest.raises(ValueError, match=r"cycle\+all"):
+        domains.domain_dataset(photos, 2, attributes="each")
+
+
 # ---------------------------------------------------------------- recipes
 
 def _run(name, photo_dir, workdir, steps, **overrides):
@@ -291,3 +311,14 @@ def test_mdie_one_step_then_learns(photo_dir, tmp_path):
 
     with pytest.raises(DataMissing, match="mdie_intrinsic"):
         _run("mdie", photo_dir, tmp_path / "x", 1, init=str(tmp_path / "missing.keras"))
+    for bad in ({"domains": "every"}, {"select": "best"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            _run("mdie", photo_dir, tmp_path / "x", 1, init=None, **bad)
+    # the fourth domain's step (every attribute degraded) trains, and select=psnr keeps the best val_psnr
+    mixed = train(recipe("mdie", init=None, lr=3e-4, domains="cycle+all", select="psnr"), f"synthetic:{photo_dir}",
+                  steps=4, workdir=tmp_path / "mixed", batch_size=2, patch_size=32, seed=0, checkpoint_every=4,
+                  validate_every=1, vgg_weights=None, progress=False, arch_kwargs=dict(MDIE.tiny_config))
+    assert [t["step"] for t in mixed["train_logs"]] == [1, 2, 3, 4]
+    assert len(mixed["history"]) == 4
+    assert all(np.isfinite(t["loss"]) for t in mixed["train_logs"])
+    assert mixed["best"]["val_psnr"] == max(h["val_psnr"] for h in mixed["history"])

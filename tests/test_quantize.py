@@ -113,19 +113,21 @@ def test_simulation_predicts_the_int8_error_of_the_converter():
 
 @needs_photos
 def test_finetuning_brings_int8_closer_to_float(weights_dir):
-    """Official PPCN student: the full-int8 file of the fine-tuned copy is closer to
-    the float model than post-training int8 of the original, on photo crops that the
-    fine-tuning never saw (by at least 0.5 dB after 200 steps; 1,500 steps give
-    +1.5 dB on the 400 pairs, BUILD_NOTES)."""
+    """Official EdS: the full-int8 file of the fine-tuned copy is closer to the float
+    model than post-training int8 of the original, on photo crops that the fine-tuning
+    never saw (by at least 3 dB after 100 steps; measured +12.2 dB on an AMD EPYC, 19.6 ->
+    31.8; 600 steps give +0.039 dB against float on the 400 pairs, BUILD_NOTES). Not the
+    PPCN student: its simulated int8 is 21 dB from the converted file on such crops, and
+    whether fine-tuning helps its real int8 depends on the CPU (BUILD_NOTES)."""
     from pirm_enhance.exporters.writers import representative_images, tflite_bytes
     from pirm_enhance.quantize import finetune_for_int8
     from pirm_enhance.zoo import load_model
 
-    model = load_model("ppcn_student.paper")
+    model = load_model("eds.iphone")
     photos = ai_benchmark_photos()
     calibration = representative_images(photos[:16])
-    tuned, report = finetune_for_int8(model, photos=photos[:60], calibration=calibration, steps=200,
-                                      learning_rate=3e-4, progress=False)
+    tuned, report = finetune_for_int8(model, photos=photos[:60], calibration=calibration, steps=100,
+                                      learning_rate=1e-4, progress=False)
     assert report["held_out_psnr_best"] > report["held_out_psnr_before"]  # a later step was kept
     # unseen: photos 60.. are neither training nor held-out photos of the fine-tuning
     images = _photo_crops(photos[60:], 24, 100, seed=7)
@@ -134,7 +136,7 @@ def test_finetuning_brings_int8_closer_to_float(weights_dir):
     after = _tflite_outputs(tflite_bytes(tuned, "int8", calibration=calibration), images)
     psnr_before = np.mean([_psnr(a, b) for a, b in zip(before, floats)])
     psnr_after = np.mean([_psnr(a, b) for a, b in zip(after, floats)])
-    assert psnr_after > psnr_before + 0.5, (psnr_before, psnr_after)
+    assert psnr_after > psnr_before + 3.0, (psnr_before, psnr_after)
 
 
 @needs_photos

@@ -128,15 +128,17 @@ def domain_dataset(photos, batch_size, seed=0, start=0, patch_size=64, augment=T
 
     ``attributes="cycle"``: batch ``k`` is degraded in attribute ``k mod 3`` only
     (every image of a batch in the same one); ``"all"``: every image in all three
-    (:func:`degrade_all`; ``attribute`` is then -1). ``start``: examples already
+    (:func:`degrade_all`; ``attribute`` is then -1); ``"cycle+all"``: batch ``k`` in
+    attribute ``k mod 4``, the fourth (``k mod 4 = 3``) in all three (``attribute``
+    -1). ``start``: examples already
     consumed (resume); crops, flips and degradations are pure functions of (seed,
     example index). Photos smaller than ``patch_size`` are refused by the crop."""
     photos = [str(p) for p in photos]
     table = tf.constant(photos)
     order = _epoch_order(len(photos), seed) if repeat else tf.data.Dataset.range(len(photos))
     indexed = tf.data.Dataset.zip((tf.data.Dataset.range(1 << 62), order)).skip(start)
-    if attributes not in ("cycle", "all"):
-        raise ValueError(f"attributes must be 'cycle' or 'all', not {attributes!r}")
+    if attributes not in ("cycle", "all", "cycle+all"):
+        raise ValueError(f"attributes must be 'cycle', 'all' or 'cycle+all', not {attributes!r}")
 
     def load(index, item):
         s = tf.stack([tf.cast(seed, tf.int64) + 4271, index])
@@ -149,6 +151,11 @@ def domain_dataset(photos, batch_size, seed=0, start=0, patch_size=64, augment=T
         if attributes == "all":
             attribute = tf.constant(-1, tf.int32)
             phone = degrade_all(target, s + [0, 7], params)
+        elif attributes == "cycle+all":
+            kind = tf.cast((index // batch_size) % (len(_DEGRADE) + 1), tf.int32)
+            attribute = tf.where(kind < len(_DEGRADE), kind, -1)
+            branches = [lambda f=f: f(target, s + [0, 7], params) for f in _DEGRADE]
+            phone = tf.switch_case(kind, branches + [lambda: degrade_all(target, s + [0, 7], params)])
         else:
             attribute = tf.cast((index // batch_size) % len(_DEGRADE), tf.int32)
             phone = degrade_attribute(target, s + [0, 7], attribute, params)

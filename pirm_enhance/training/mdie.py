@@ -113,13 +113,18 @@ from pirm_enhance.training.mdie_intrinsic import (RoutineRun, build_model, check
                                                   mean_psnr, validation_batch)
 
 WEIGHTS = ("adversarial", "domain_cls", "cycle", "rec_lq", "rec_hq", "paired", "identity")
+DOMAINS = ("cycle", "cycle+all")  # data.domains.domain_dataset's attribute streams
+SELECT = {"worst_gain": "val_worst_gain", "psnr": "val_psnr"}  # the validation metric the kept model maximises
 
 
 def batch_labels(attribute, quality, n=N_ATTRIBUTES):
     """Labels ``c~ = [c, m]`` ``[B, 2n]`` of a batch of dataset ``attribute`` (scalar int) with
     per-image ``quality`` ``[B]`` (0 low, 1 high): the tensor form of
-    :func:`pirm_enhance.archs.mdie.domain_label`."""
-    onehot = tf.one_hot(tf.cast(attribute, tf.int32), n)[None, :]
+    :func:`pirm_enhance.archs.mdie.domain_label`; ``attribute`` -1: a batch degraded in every
+    attribute, every label ``quality`` and the mask all ones."""
+    attribute = tf.cast(attribute, tf.int32)
+    # a negative attribute: a batch degraded in every attribute (data.domains, "cycle+all")
+    onehot = tf.where(attribute < 0, tf.ones([n]), tf.one_hot(attribute, n))[None, :]
     quality = tf.cast(quality, tf.float32)[:, None]
     return tf.concat([onehot * quality, onehot * tf.ones_like(quality)], axis=-1)
 
@@ -161,7 +166,13 @@ def run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy, ch
     averages = [tf.Variable(v, trainable=False, name=f"ema_{i}") for i, v in enumerate(g_vars)] if decay else []
     if averages:
         objects["generator_ema"] = averages
-    run_ = RoutineRun(workdir, model, objects, steps, progress, select="val_worst_gain")
+    domains = str(rec.get("domains", "cycle"))  # the recipe's default
+    if domains not in DOMAINS:
+        raise ValueError(f"domains must be one of {', '.join(DOMAINS)}, not {domains!r}")
+    select = str(rec.get("select", "worst_gain"))  # the recipe's default
+    if select not in SELECT:
+        raise ValueError(f"select must be one of {', '.join(SELECT)}, not {select!r}")
+    run_ = RoutineRun(workdir, model, objects, steps, progress, select=SELECT[select])
     w = {k: float(rec.get(k, 0.0)) for k in WEIGHTS}
 
     @tf.function
@@ -256,7 +267,7 @@ def run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy, ch
         run_.record(step, logs, metrics)
 
     batches = iter(domain_dataset(train_photos, batch_size, seed=seed, start=run_.start * batch_size,
-                                  patch_size=patch_size))
+                                  patch_size=patch_size, attributes=domains))
     step = run_.loop(update, batches, validate, checkpoint_every, validate_every,
                      ["loss", *WEIGHTS[:3], "reconstruction", "paired", "identity", "discriminator"])
     for v, average in zip(g_vars, averages):  # the model returned and saved is the average

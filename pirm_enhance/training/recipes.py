@@ -168,7 +168,8 @@ RECIPES = {
                                  "batch 8 photos (16 images), patch 64, 5000 steps"},
     "mdie": {"arch": "mdie", "routine": "mdie", "init": "runs/mdie_intrinsic/generator.keras", "adversarial": 1.0,
              "domain_cls": 1.0, "cycle": 10.0, "rec_lq": 1.0, "rec_hq": 1.0, "paired": 10.0, "identity": 10.0,
-             "intrinsic_lr_scale": 0.0, "ema": 0.99, "discriminator_width": 32, "lr": 3e-5, "batch_size": 8, "patch_size": 64, "steps": 10000,
+             "intrinsic_lr_scale": 0.0, "ema": 0.99, "discriminator_width": 32, "domains": "cycle", "select": "worst_gain",
+             "lr": 3e-5, "batch_size": 8, "patch_size": 64, "steps": 10000,
              "source": "MDIE (thesis 'DPED+, MPSE and MDIE', 3.2.2-3.2.3, 5.2): F, StarGAN-style G with label + "
                        "mask vector over the colour/noise/texture datasets, F', trained together from the "
                        "pre-trained intrinsic pair (init: mdie_intrinsic's generator.keras); L_D = -L_adv + "
