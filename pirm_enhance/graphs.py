@@ -19,17 +19,19 @@ def input_spec(input_size=None):
     return tf.TensorSpec([1, height, width, 3], tf.float32, name="input")
 
 
-def frozen_function(model, clip=False, input_size=None, lowering=None, explicit_padding=False):
+def frozen_function(model, clip=False, input_size=None, lowering=None, explicit_padding=False, forward=None):
     """The model as a constants-only concrete function ``input -> output``.
 
     ``lowering``: ``None`` (the layers as written), ``"tf"`` or ``"tflite"``: the large
     convolutions rewritten for that runtime (:mod:`pirm_enhance.lowering`; same function
     to float rounding). ``explicit_padding``: dilated convolutions with their SAME padding
-    written out (for ONNX Runtime; :func:`pirm_enhance.layers.direct_dilations`)."""
+    written out (for ONNX Runtime; :func:`pirm_enhance.layers.direct_dilations`).
+    ``forward``: a callable ``x -> y`` traced in place of ``model(x, training=False)``
+    (the full-int8 export's fake-quantized pass, :func:`pirm_enhance.quantize.int8_forward`)."""
 
     @tf.function(input_signature=[input_spec(input_size)])
     def serve(x):
-        y = model(x, training=False)
+        y = forward(x) if forward is not None else model(x, training=False)
         if clip:
             y = tf.clip_by_value(y, 0.0, 1.0)
         return tf.identity(y, name="output")

@@ -46,6 +46,8 @@ class ZooModel(keras.Model):
       distillation loss compares (student and teacher of a ``kd`` recipe); ``None``
       when the architecture has no such layer. Its output has the input's height
       and width.
+    * ``full_int8`` (``True``): LiteRT's converter can quantize the graph to full int8
+      (``False``: it refuses it, and an int8 export is a one-line ``ModelRunError``).
 
     The challenge track is a property of trained weights, not of an architecture
     (SRCNN has Track A and Track B weights): it is the ``track`` field of
@@ -61,6 +63,7 @@ class ZooModel(keras.Model):
     output_range = (0.5 - 0.58, 0.5 + 0.58)
     tiny_config = {}
     kd_features = None
+    full_int8 = True
 
     def _finish(self, inputs, outputs, name, arch_config, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)

@@ -263,6 +263,9 @@ class MDIE(ZooModel):
     tf1_checkpoint = False
     output_range = (0.0, 1.0)
     tiny_config = {"width": 4, "levels": 4, "generator_width": 4, "generator_blocks": 1}
+    # int8 concatenation takes one scale for all its inputs, and G's and F''s skip
+    # concatenations join tensors of different ranges: LiteRT's converter refuses them
+    full_int8 = False
 
     def __init__(self, width=16, levels=5, generator_width=16, generator_blocks=3, target=ALL_HIGH_QUALITY,
                  recompose="residual", name="mdie", **kwargs):

@@ -34,6 +34,12 @@ def parser():
                         "model as teacher, on the bundled photos; 0: none)")
     p.add_argument("--qat-decay", choices=("cosine", "none"), default="cosine",
                    help="learning-rate schedule of --qat-steps: cosine (to 0 at the last step) or none")
+    p.add_argument("--qat-lr", type=float, default=1e-4, metavar="LR",
+                   help="peak learning rate of --qat-steps")
+    p.add_argument("--int8-ranges", choices=("search", "minmax"), default="search",
+                   help="int8: each tensor's 8-bit range: min/max over the calibration images, or "
+                        "(search) min/max or a percentile range, whichever brings the output "
+                        "closest to float on them")
     p.add_argument("--clip", action="store_true", help="append clip(0, 1) to the graph")
     p.add_argument("--input-size", metavar="HxW",
                    help="fix the graph's input to this size, e.g. 720x1280, as a phone app would "
@@ -67,6 +73,8 @@ def run(argv=None):
         fail("--calibration is for --format tflite --quantization int8 or int16x8")
     if args.qat_steps < 0 or (args.qat_steps and args.quantization not in ("int8", "int16x8")):
         fail("--qat-steps takes a count >= 0 and applies to --quantization int8 or int16x8")
+    if not args.qat_lr > 0:
+        fail(f"--qat-lr must be a positive learning rate, not {args.qat_lr}")
     input_size = None
     if args.input_size is not None:
         try:
@@ -88,7 +96,8 @@ def run(argv=None):
                     calibration_images=args.calibration, clip=args.clip,
                     allow_rule_violations=args.allow_rule_violations, overwrite=args.overwrite,
                     input_size=input_size, qat_steps=args.qat_steps, lowering=args.lowering,
-                    qat_decay=None if args.qat_decay == "none" else args.qat_decay)
+                    qat_decay=None if args.qat_decay == "none" else args.qat_decay, qat_lr=args.qat_lr,
+                    int8_ranges=args.int8_ranges)
     print(json.dumps(report, indent=1))
     return 0
 

@@ -8,6 +8,7 @@ per format; :data:`pirm_enhance.formats.FORMATS` names them, and
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
 
 import numpy as np
@@ -15,7 +16,7 @@ import tensorflow as tf
 
 from pirm_enhance.data.io import write_atomic
 from pirm_enhance.data.photos import representative_images  # noqa: F401 (exported here too)
-from pirm_enhance.errors import ModelFileError, UsageError
+from pirm_enhance.errors import ModelFileError, ModelRunError, UsageError
 from pirm_enhance.graphs import INPUT_SPEC, frozen_function, frozen_graph_def, input_spec  # noqa: F401
 from pirm_enhance.formats import EXPORT_FORMATS, FORMATS as FORMAT_TABLE, get_format
 
@@ -39,13 +40,84 @@ def graph_lowering(format, quantization="float32", lowering="auto"):
 
 
 def tflite_bytes(model, quantization="float32", calibration=None, clip=False, input_size=None,
-                 lowering="auto"):
+                 lowering="auto", int8_ranges="search"):
     """Convert through the frozen graph (the route that keeps Keras 3 weights) to builtin ops only;
     ``input_size`` ``(height, width)`` fixes the input (default: any size); ``lowering``
-    see :func:`graph_lowering`."""
+    see :func:`graph_lowering`. Full int8 rounds where :mod:`pirm_enhance.quantize`
+    simulates, with FakeQuant ranges calibrated on ``calibration`` by the rule
+    ``int8_ranges`` (``"search"``, ``"minmax"`` or per-point percentiles:
+    :func:`pirm_enhance.quantize.int8_quantizer`)."""
     if quantization not in TFLITE_QUANTIZATIONS:
         raise UsageError(f"quantization must be one of {TFLITE_QUANTIZATIONS}, got {quantization!r}")
-    func = frozen_function(model, clip, input_size, graph_lowering("tflite", quantization, lowering))
+    forward = None
+    if quantization in ("int8", "int16x8"):
+        images = calibration or representative_images()
+        if input_size is not None:  # a fixed input takes calibration images of its own size only
+            images = [tf.image.resize(img, input_size).numpy() if img.shape[:2] != tuple(input_size) else img
+                      for img in images]
+        if quantization == "int8":  # 8-bit rounding where the simulation rounds, with its ranges
+            from pirm_enhance.quantize import int8_forward
+
+            forward = int8_forward(model, images, int8_ranges, progress=int8_ranges == "search")
+    if quantization not in ("int8", "int16x8"):
+        return _convert(model, quantization, None, clip, input_size, lowering, None)
+    simulated = reason = None
+    if forward is not None:
+        try:
+            simulated = _convert(model, quantization, images, clip, input_size, lowering, forward)
+        except Exception as e:  # e.g. a concatenation of a rounded and an unrounded tensor
+            reason = _converter_reason(e)
+            print(f"int8: the converter refused the simulated ranges ({reason[:160]}); "
+                  "calibrating with its own rule instead", file=sys.stderr)
+    try:
+        own = _convert(model, quantization, images, clip, input_size, lowering, None)
+    except Exception as e:  # LiteRT raises ConverterError, or a bare RuntimeError
+        if simulated is not None:
+            return simulated
+        reason = _converter_reason(e, reason)
+        raise ModelRunError(f"{quantization}: LiteRT's converter cannot quantize {model.name} ({reason[:160]}); "
+                            "export float32, float16 or dynamic_int8 instead") from None
+    if simulated is None:
+        return own
+    # the converter does not always compute what the FakeQuant ops say (a Track A net came
+    # out 0.6 from float against 0.03): keep the file closer to float on the calibration images
+    scores = [_calibration_psnr(data, model, images, clip) for data in (simulated, own)]
+    print(f"int8: {scores[0]:.2f} dB from float on the calibration images with the simulated ranges, "
+          f"{scores[1]:.2f} with the converter's own; keeping the "
+          f"{'simulated' if scores[0] >= scores[1] else 'converter'}'s", file=sys.stderr)
+    return simulated if scores[0] >= scores[1] else own
+
+
+def _calibration_psnr(data, model, images, clip):
+    """Mean PSNR of a TFLite file's outputs against ``model``'s on ``images``."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=data)
+    index = interpreter.get_input_details()[0]["index"]
+    values = []
+    for img in images:
+        x = np.asarray(img, np.float32)[None]
+        if tuple(interpreter.get_input_details()[0]["shape"]) != x.shape:
+            interpreter.resize_tensor_input(index, x.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(index, x)
+        interpreter.invoke()
+        y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        ref = np.asarray(model(x, training=False))
+        if clip:
+            ref = np.clip(ref, 0.0, 1.0)
+        values.append(10 * np.log10(1.0 / max(float(np.mean((y - ref) ** 2)), 1e-12)))
+    return float(np.mean(values))
+
+
+def _converter_reason(error, default=None):
+    """The first ``error:`` line of a LiteRT conversion error, without its location."""
+    lines = [line.split("error:")[-1].strip() for line in str(error).splitlines() if "error:" in line]
+    return lines[0] if lines else default or type(error).__name__
+
+
+def _convert(model, quantization, images, clip, input_size, lowering, forward):
+    func = frozen_function(model, clip, input_size, graph_lowering("tflite", quantization, lowering), forward=forward)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([func])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization == "float16":
@@ -54,10 +126,6 @@ def tflite_bytes(model, quantization="float32", calibration=None, clip=False, in
     elif quantization == "dynamic_int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif quantization in ("int8", "int16x8"):
-        images = calibration or representative_images()
-        if input_size is not None:  # a fixed input takes calibration images of its own size only
-            images = [tf.image.resize(img, input_size).numpy() if img.shape[:2] != tuple(input_size) else img
-                      for img in images]
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([img[None].astype(np.float32)] for img in images)
         # int8: int8 activations and weights; int16x8 (LiteRT's "16x8" mode): int16
@@ -117,28 +185,28 @@ def _write_saved_model(model, path, clip=False, input_size=None, lowering="auto"
 
 
 def write_pb(model, path, quantization="float32", calibration=None, clip=False, input_size=None,
-             lowering="auto"):
+             lowering="auto", int8_ranges="search"):
     graph_def = frozen_graph_def(model, clip, input_size, graph_lowering("pb", lowering=lowering))
     write_atomic(path, graph_def.SerializeToString())
 
 
 def write_saved_model(model, path, quantization="float32", calibration=None, clip=False, input_size=None,
-                      lowering="auto"):
+                      lowering="auto", int8_ranges="search"):
     _write_saved_model(model, path, clip, input_size, lowering)
 
 
 def write_tflite(model, path, quantization="float32", calibration=None, clip=False, input_size=None,
-                 lowering="auto"):
-    write_atomic(path, tflite_bytes(model, quantization, calibration, clip, input_size, lowering))
+                 lowering="auto", int8_ranges="search"):
+    write_atomic(path, tflite_bytes(model, quantization, calibration, clip, input_size, lowering, int8_ranges))
 
 
 def write_onnx(model, path, quantization="float32", calibration=None, clip=False, input_size=None,
-               lowering="auto"):
+               lowering="auto", int8_ranges="search"):
     write_atomic(path, onnx_bytes(model, clip, input_size=input_size, lowering=lowering))
 
 
 def write_keras(model, path, quantization="float32", calibration=None, clip=False, input_size=None,
-                lowering="auto"):
+                lowering="auto", int8_ranges="search"):
     """A ``.keras`` file (``clip`` and ``input_size`` are not applied: the model is saved as it is)."""
     from pirm_enhance.zoo import save_keras_file
 
@@ -146,7 +214,7 @@ def write_keras(model, path, quantization="float32", calibration=None, clip=Fals
 
 
 def write(model, path, format, quantization="float32", calibration=None, clip=False, overwrite=True,
-          input_size=None, lowering="auto"):
+          input_size=None, lowering="auto", int8_ranges="search"):
     """Write ``model`` to ``path`` in ``format`` (atomically); returns the path.
 
     ``overwrite=False`` refuses an existing ``path`` before anything is written.
@@ -177,13 +245,14 @@ def write(model, path, format, quantization="float32", calibration=None, clip=Fa
         raise ModelFileError(f"{path}: exists and is a {'file' if path.is_file() else 'folder'}; a {format} "
                              f"export is a {'folder' if fmt.folder else 'file'}")
     fmt.write_function()(model, path, quantization, calibration, clip, input_size=input_size,
-                         lowering=lowering)
+                         lowering=lowering, int8_ranges=int8_ranges)
     return path
 
 
 def export(model, path, format="pb", quantization="float32", calibration_images=None,
            clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True,
-           input_size=None, qat_steps=0, qat_photos=None, lowering="auto", qat_decay="cosine"):
+           input_size=None, qat_steps=0, qat_photos=None, lowering="auto", qat_decay="cosine",
+           int8_ranges="search", qat_lr=1e-4):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -201,7 +270,10 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     many steps with 8-bit rounding simulated, the float model as teacher, on
     ``qat_photos`` (default: the bundled photos; :mod:`pirm_enhance.quantize`); the
     report then carries the fine-tuning's held-out figures under ``"qat"``; ``qat_decay``
-    (``"cosine"`` or ``None``) is its learning-rate schedule.
+    (``"cosine"`` or ``None``) is its learning-rate schedule, ``qat_lr`` its peak rate. ``int8_ranges`` (full int8):
+    ``"search"`` (the default: per tensor, min/max or a percentile range, whichever
+    brings the simulated output closest to float on the calibration images) or
+    ``"minmax"`` (the converter's rule); after fine-tuning, the rule it trained with.
     ``lowering`` (``"auto"`` / ``"none"``): see :func:`write`; the report names the
     convolutions rewritten under ``"lowered"``.
     """
@@ -225,9 +297,10 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         if input_size is not None:
             calibration = [tf.image.resize(img, input_size).numpy() for img in calibration]
         model, qat = finetune_for_int8(model, photos=qat_photos, calibration=calibration, steps=qat_steps,
-                                       decay=qat_decay)
+                                       decay=qat_decay, ranges=int8_ranges, learning_rate=qat_lr)
+        int8_ranges = qat["int8_ranges"]
     path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite, input_size=input_size,
-                 lowering=lowering)
+                 lowering=lowering, int8_ranges=int8_ranges)
     from pirm_enhance.lowering import planned
 
     report = {"path": str(path), "format": format,
