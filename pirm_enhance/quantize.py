@@ -153,7 +153,32 @@ def collect_ranges(model, images, quantizer=None):
 CANDIDATES = (99.99, 99.9, 99.0)  # the percentile ranges search_ranges tries
 
 
-def search_ranges(model, images, candidates=CANDIDATES, outlier_ratio=1.5, passes=2, progress=False):
+MAX_WORK = 1e11  # search_ranges' cap: activation floats per pixel x calibration pixels x trials
+
+
+def _within_work(model, images, eligible, ratios, passes, options, max_work):
+    """The points and passes of a search that fit ``max_work`` (activation floats per
+    pixel, :func:`pirm_enhance.tiling.activation_volume`, x calibration pixels x trials):
+    both passes, else one, else one over the most outlying points (in forward order)."""
+    from pirm_enhance.tiling import activation_volume
+
+    try:
+        per_trial = activation_volume(model) * sum(img.shape[0] * img.shape[1] for img in images)
+    except Exception:  # not a functional model: no estimate, no cap
+        return eligible, passes
+    budget = int(max_work // max(per_trial, 1.0))
+    if passes * options * len(eligible) <= budget:
+        return eligible, passes
+    if options * len(eligible) <= budget:
+        return eligible, 1
+    keep = set(sorted(eligible, key=lambda i: -ratios[i])[:max(1, budget // options)])
+    print(f"int8 range search: {len(keep)} of {len(eligible)} outlying tensors tried, one pass (the work cap "
+          f"for this model and {len(images)} calibration images)", file=sys.stderr)
+    return [i for i in eligible if i in keep], 1
+
+
+def search_ranges(model, images, candidates=CANDIDATES, outlier_ratio=1.5, passes=2, progress=False,
+                  max_work=MAX_WORK):
     """Per quantization point, the range rule (min/max = 100, or a percentile of
     ``candidates``) that brings the simulated-int8 output closest to the float output on
     ``images`` (the calibration images; never evaluation data): coordinate descent, point
@@ -161,8 +186,10 @@ def search_ranges(model, images, candidates=CANDIDATES, outlier_ratio=1.5, passe
     cut pays off only once the tensors after it are cut too). Only points whose min/max
     range is at least ``outlier_ratio`` times their 99.99 % range are tried: there a few
     outlying values set the 8-bit step for all the others. The cost is about
-    ``passes x 3 x (points tried)`` simulated passes over the images (PPCN student 18
-    points, 55 s; EdS, about 40 points, 4-5 min; on 16 crops of 256 px).
+    ``passes x 4 x (points tried)`` simulated passes over the images (PPCN student 18
+    points, 55 s; EdS, about 40 points, 4-5 min; on 16 crops of 256 px); ``max_work``
+    caps it for large models: one pass, then only the most outlying points
+    (:func:`_within_work`; dped_resnet_12_64 gets about a dozen).
 
     Why: the converter's min/max rule lets one calibration image decide a tensor's step.
     The PPCN student's second instance norm reaches 62 standard deviations on a flat
@@ -199,13 +226,15 @@ def search_ranges(model, images, candidates=CANDIDATES, outlier_ratio=1.5, passe
         _set_simulation(probe)
         return sum(w * float(tf.reduce_mean(tf.square(simulate(x) - t))) for w, x, t in zip(weights, batch, targets))
 
-    eligible = []
+    eligible, ratios = [], {}
     for i in range(n):
         if i in probe.fixed or i not in probe.samples:
             continue
         low, high = probe.cut([100.0] * i + [99.99], raw)
-        if raw[1][i] - raw[0][i] >= outlier_ratio * (high[i] - low[i]):
+        ratios[i] = (raw[1][i] - raw[0][i]) / max(high[i] - low[i], 1e-12)
+        if ratios[i] >= outlier_ratio:
             eligible.append(i)
+    eligible, passes = _within_work(model, images, eligible, ratios, passes, len(candidates) + 1, max_work)
     best = error(percentiles)
     for k in range(passes):
         for i in Progress(eligible, f"int8 range search, pass {k + 1}/{passes}", enabled=progress):

@@ -256,3 +256,21 @@ def test_cli_refuses_qat_without_int8(capsys):
     code = main(["--model", "srcnn", "--format", "tflite", "--qat-steps", "10", "-o", "x.tflite"])
     assert code != 0
     assert "--qat-steps" in capsys.readouterr().err
+
+
+def test_range_search_work_cap_drops_passes_then_points(capsys):
+    """``_within_work``: both passes when they fit the cap, one when only that fits, else
+    one pass over the most outlying points (kept in forward order), said on stderr."""
+    from pirm_enhance.archs.srcnn import SRCNN
+    from pirm_enhance.quantize import _within_work
+    from pirm_enhance.tiling import activation_volume
+
+    model = SRCNN()
+    images = [np.zeros((10, 10, 3), np.float32)] * 2
+    per_trial = activation_volume(model) * 200
+    eligible, ratios = [3, 5, 8], {3: 2.0, 5: 9.0, 8: 4.0}
+    assert _within_work(model, images, eligible, ratios, 2, 4, 24 * per_trial) == ([3, 5, 8], 2)
+    assert _within_work(model, images, eligible, ratios, 2, 4, 23 * per_trial) == ([3, 5, 8], 1)
+    assert capsys.readouterr().err == ""
+    assert _within_work(model, images, eligible, ratios, 2, 4, 8 * per_trial) == ([5, 8], 1)
+    assert "2 of 3 outlying tensors" in capsys.readouterr().err

@@ -7,7 +7,8 @@ Examples:
   pirm-export --model my_model.keras --format saved_model -o exported/
   pirm-export --model dped_resnet_12_64 --checkpoint iphone_iteration_20000.ckpt -o dped.pb
   pirm-export --model rsgunet --format tflite --input-size 720x1280 -o rsgunet_720p.tflite
-  pirm-export --model eds.iphone --quantization int8 --qat-steps 600 -o eds_int8.tflite
+  pirm-export --model eds.iphone --quantization int8 --calibration photos/*.jpg -o eds_int8.tflite
+  pirm-export --model ppcn_student.paper --quantization int8 --qat-steps 2400 --qat-lr 3e-4 -o st.tflite
 An existing output is replaced only with --overwrite. Exit 3: the file breaks a submission rule.
 """
 
