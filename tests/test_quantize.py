@@ -274,3 +274,16 @@ def test_range_search_work_cap_drops_passes_then_points(capsys):
     assert capsys.readouterr().err == ""
     assert _within_work(model, images, eligible, ratios, 2, 4, 8 * per_trial) == ([5, 8], 1)
     assert "2 of 3 outlying tensors" in capsys.readouterr().err
+
+
+@needs_photos
+def test_default_calibration_is_the_first_16_bundled_photos():
+    """No calibration images given: the exporter calibrates on crops of the first 16
+    bundled photos (the route of the 400-pair int8 figures), not on synthetic ones."""
+    from pirm_enhance.data.photos import representative_images
+
+    default = representative_images()
+    named = representative_images(ai_benchmark_photos()[:16])
+    assert len(default) == 16
+    for a, b in zip(default, named):
+        np.testing.assert_array_equal(a, b)

@@ -21,9 +21,15 @@ def ai_benchmark_photos():
 
 
 def representative_images(paths=None, count=16, size=256, seed=0):
-    """Calibration images for int8 TFLite: one ``size`` crop of each of ``paths``, or
-    ``count`` synthetic photos (the exporter and :mod:`pirm_enhance.quantize` share them)."""
+    """Calibration images for int8 TFLite: one ``size`` crop of each of ``paths``; with
+    ``paths=None`` of the first ``count`` bundled photos (:func:`ai_benchmark_photos`,
+    the calibration of the 400-pair int8 figures in BUILD_NOTES), or ``count`` synthetic
+    photos where they are not installed (the exporter and :mod:`pirm_enhance.quantize`
+    share them)."""
     import numpy as np
+
+    if paths is None:
+        paths = ai_benchmark_photos()[:count]
 
     from pirm_enhance.data.io import read_float
     from pirm_enhance.data.synthetic import synthetic_photo

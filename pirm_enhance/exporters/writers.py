@@ -257,7 +257,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
     ``tflite`` (``quantization`` float32 / float16 / dynamic_int8 / int8; int8 is
-    calibrated on ``calibration_images`` or on synthetic photos) or ``onnx``.
+    calibrated on ``calibration_images``, else on the first 16 bundled photos, else on
+    synthetic photos) or ``onnx``.
     ``clip`` appends ``clip_by_value(0, 1)`` to the graph. Returns the check
     report (see :func:`pirm_enhance.exporters.checks.check_export`); a broken rule
     raises :class:`RuleViolation` unless ``allow_rule_violations``. ``measure_ram``
