@@ -62,7 +62,8 @@ class FakeQuantizer:
         self.variables = None  # (min, max) tf.Variables while simulating
         self.percentiles = list(percentiles) if percentiles is not None else None
         self.fixed = set()  # points whose range the op fixes (TANH)
-        self.samples = {}
+        self.samples = {}  # point -> value samples, while keep_samples (collect_ranges)
+        self.keep_samples = False
 
     def wants_samples(self, i):
         return self.percentiles is None or (i < len(self.percentiles) and self.percentiles[i] < 100)
@@ -91,8 +92,6 @@ class FakeQuantizer:
             return x
         low, high = self.variables[i]
         return tf.quantization.fake_quant_with_min_max_vars(x, low, high, num_bits=8)
-
-    keep_samples = False
 
     def cut(self, percentiles, minmax=None):
         """``(low, high)`` per point: the collected min/max (or ``minmax``) where
@@ -129,23 +128,27 @@ def _forward(model, x, quantizer):
         layers._QUANT_HOOK[0] = previous
 
 
-def collect_ranges(model, images, quantizer=None):
+def collect_ranges(model, images, quantizer=None, samples=False):
     """The converter's calibration rule on ``model``: min/max (with zero) of every
     quantization point over ``images`` (HxWx3 float arrays), one image at a time; where
-    ``quantizer.percentiles`` cuts a point below 100 %, that percentile range instead."""
+    ``quantizer.percentiles`` cuts a point below 100 %, that percentile range instead.
+    ``samples``: keep value samples of every point (``quantizer.samples``, for
+    :meth:`FakeQuantizer.cut`)."""
     import tensorflow as tf
 
     quantizer = quantizer or FakeQuantizer()
     quantizer.mode = "collect"
     quantizer.low, quantizer.high, quantizer.samples, quantizer.fixed = [], [], {}, set()
-    quantizer.keep_samples = quantizer.percentiles is not None and any(p < 100 for p in quantizer.percentiles)
+    cuts = quantizer.percentiles is not None and any(p < 100 for p in quantizer.percentiles)
+    quantizer.keep_samples = samples or cuts
     try:
         for image in images:
             _forward(model, tf.constant(image[None], tf.float32), quantizer)
     finally:
         quantizer.keep_samples = False
-    if quantizer.percentiles is not None:
+    if cuts:
         quantizer.low, quantizer.high = quantizer.cut(quantizer.percentiles)
+    if not samples:
         quantizer.samples = {}
     return quantizer
 
@@ -202,11 +205,7 @@ def search_ranges(model, images, candidates=CANDIDATES, outlier_ratio=1.5, passe
 
     from pirm_enhance.progress import Progress
 
-    probe = FakeQuantizer()  # samples of every point
-    probe.keep_samples = True
-    for image in images:
-        _forward(model, tf.constant(image[None], tf.float32), probe)
-    probe.keep_samples = False
+    probe = collect_ranges(model, images, samples=True)
     raw = (list(probe.low), list(probe.high))
     n = len(raw[0])
     percentiles = [100.0] * n
@@ -251,16 +250,25 @@ def search_ranges(model, images, candidates=CANDIDATES, outlier_ratio=1.5, passe
 INT8_RANGES = ("minmax", "search")
 
 
+def _check_ranges(ranges):
+    if isinstance(ranges, str) and ranges not in INT8_RANGES:
+        raise UsageError(f"int8 ranges must be one of {', '.join(INT8_RANGES)} or a list of percentiles, "
+                         f"got {ranges!r}")
+
+
+def _percentiles(model, images, ranges, progress):
+    """The per-point percentiles of the range rule ``ranges`` (``None`` for min/max)."""
+    _check_ranges(ranges)
+    if ranges == "search":
+        return search_ranges(model, images, progress=progress)
+    return None if ranges == "minmax" else list(ranges)
+
+
 def int8_quantizer(model, images, ranges="search", progress=False):
     """A simulating :class:`FakeQuantizer` for ``model`` calibrated on ``images``:
     ``ranges`` ``"minmax"`` (the converter's rule), ``"search"`` (:func:`search_ranges`)
     or a list of per-point percentiles (what a fine-tuning run used)."""
-    if isinstance(ranges, str):
-        if ranges not in INT8_RANGES:
-            raise UsageError(f"int8 ranges must be one of {', '.join(INT8_RANGES)} or a list of percentiles, "
-                             f"got {ranges!r}")
-        ranges = search_ranges(model, images, progress=progress) if ranges == "search" else None
-    quantizer = collect_ranges(model, images, FakeQuantizer(ranges))
+    quantizer = collect_ranges(model, images, FakeQuantizer(_percentiles(model, images, ranges, progress)))
     _set_simulation(quantizer)
     return quantizer
 
@@ -350,8 +358,7 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         raise UsageError(f"steps must be at least 1, got {steps}")
     if decay not in (None, "cosine"):
         raise UsageError(f"decay must be None or 'cosine', got {decay!r}")
-    if isinstance(ranges, str) and ranges not in INT8_RANGES:
-        raise UsageError(f"ranges must be one of {', '.join(INT8_RANGES)} or a list of percentiles, got {ranges!r}")
+    _check_ranges(ranges)  # before photos are loaded and models copied
     paths = list(photos) if photos is not None else ai_benchmark_photos()
     if len(paths) < held_out + 2:
         raise DataMissing("quantization-aware fine-tuning needs photos: install the bundled ones "
@@ -363,8 +370,7 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     teacher = copy_model(model)
     student = copy_model(model)
     targets = [teacher(img[None], training=False) for img in check_images]
-    if isinstance(ranges, str):
-        ranges = search_ranges(student, calibration, progress=progress) if ranges == "search" else None
+    ranges = _percentiles(student, calibration, ranges, progress)
     quantizer = FakeQuantizer(ranges)
     rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps) if decay == "cosine" else learning_rate
     optimizer = keras.optimizers.Adam(rate)

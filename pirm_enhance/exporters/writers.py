@@ -49,20 +49,17 @@ def tflite_bytes(model, quantization="float32", calibration=None, clip=False, in
     :func:`pirm_enhance.quantize.int8_quantizer`)."""
     if quantization not in TFLITE_QUANTIZATIONS:
         raise UsageError(f"quantization must be one of {TFLITE_QUANTIZATIONS}, got {quantization!r}")
-    forward = None
-    if quantization in ("int8", "int16x8"):
-        images = calibration or representative_images()
-        if input_size is not None:  # a fixed input takes calibration images of its own size only
-            images = [tf.image.resize(img, input_size).numpy() if img.shape[:2] != tuple(input_size) else img
-                      for img in images]
-        if quantization == "int8":  # 8-bit rounding where the simulation rounds, with its ranges
-            from pirm_enhance.quantize import int8_forward
-
-            forward = int8_forward(model, images, int8_ranges, progress=int8_ranges == "search")
     if quantization not in ("int8", "int16x8"):
         return _convert(model, quantization, None, clip, input_size, lowering, None)
+    images = calibration or representative_images()
+    if input_size is not None:  # a fixed input takes calibration images of its own size only
+        images = [tf.image.resize(img, input_size).numpy() if img.shape[:2] != tuple(input_size) else img
+                  for img in images]
     simulated = reason = None
-    if forward is not None:
+    if quantization == "int8":  # 8-bit rounding where the simulation rounds, with its ranges
+        from pirm_enhance.quantize import int8_forward
+
+        forward = int8_forward(model, images, int8_ranges, progress=int8_ranges == "search")
         try:
             simulated = _convert(model, quantization, images, clip, input_size, lowering, forward)
         except Exception as e:  # e.g. a concatenation of a rounded and an unrounded tensor
@@ -81,16 +78,19 @@ def tflite_bytes(model, quantization="float32", calibration=None, clip=False, in
         return own
     # the converter does not always compute what the FakeQuant ops say (a Track A net came
     # out 0.6 from float against 0.03): keep the file closer to float on the calibration images
-    scores = [_calibration_psnr(data, model, images, clip) for data in (simulated, own)]
+    scores = [_calibration_psnr(data, model, images) for data in (simulated, own)]
     print(f"int8: {scores[0]:.2f} dB from float on the calibration images with the simulated ranges, "
           f"{scores[1]:.2f} with the converter's own; keeping the "
           f"{'simulated' if scores[0] >= scores[1] else 'converter'}'s", file=sys.stderr)
     return simulated if scores[0] >= scores[1] else own
 
 
-def _calibration_psnr(data, model, images, clip):
-    """Mean PSNR of a TFLite file's outputs against ``model``'s on ``images``."""
+def _calibration_psnr(data, model, images):
+    """Mean PSNR (:func:`pirm_enhance.metrics.psnr`, both clipped to [0, 1]) of a TFLite
+    file's outputs against ``model``'s on ``images``."""
     from ai_edge_litert.interpreter import Interpreter
+
+    from pirm_enhance.metrics import psnr
 
     interpreter = Interpreter(model_content=data)
     index = interpreter.get_input_details()[0]["index"]
@@ -102,11 +102,8 @@ def _calibration_psnr(data, model, images, clip):
         interpreter.allocate_tensors()
         interpreter.set_tensor(index, x)
         interpreter.invoke()
-        y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-        ref = np.asarray(model(x, training=False))
-        if clip:
-            ref = np.clip(ref, 0.0, 1.0)
-        values.append(10 * np.log10(1.0 / max(float(np.mean((y - ref) ** 2)), 1e-12)))
+        values.append(psnr(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]),
+                           model(x, training=False)))
     return float(np.mean(values))
 
 
