@@ -29,8 +29,8 @@ def parser():
     p.add_argument("--quantization", choices=QUANTIZATIONS, default="float32",
                    help="TFLite only: weights/activations precision")
     p.add_argument("--calibration", nargs="*", default=None,
-                   help="images for full-int8 calibration (default: the first 16 bundled photos, "
-                        "else synthetic ones)")
+                   help="images for int8 / int16x8 calibration (default: the first 16 (int8) or "
+                        "32 (int16x8) bundled photos, else synthetic ones)")
     p.add_argument("--qat-steps", type=int, default=0, metavar="N",
                    help="int8/int16x8: quantization-aware fine-tuning for N steps first (the float "
                         "model as teacher, on the bundled photos; 0: none)")
