@@ -47,6 +47,7 @@ RUNTIMES = {
 FIXED_SIZE_RUNTIMES = ("tflite_fixed",)
 DEFAULT_RUNTIMES = ("keras", "pb", "tflite", "tflite_fixed")
 PHOTO_12MP = (3000, 4000)  # height, width of the photo of ``photo_12mp``
+PROFILE_ROWS = 12  # nodes of each per-op profile that the table shows
 
 
 def gflops(model, height=720, width=1280):
@@ -62,6 +63,85 @@ def gflops(model, height=720, width=1280):
     options["output"] = "none"
     profile = tf.compat.v1.profiler.profile(graph=graph, options=options)
     return profile.total_float_ops / 1e9
+
+
+# graph ops whose multiply-adds are pixels x kernel elements (output pixels; input pixels
+# for the transposed convolution)
+_CONV_OPS = ("Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput")
+
+
+def _fused_convolution(op, kernel):
+    """The convolution behind graph node ``op``: itself, or for a kernel that fused one
+    (oneDNN names a fused node after its last op: ``.../Relu``, ``.../BiasAdd``) the
+    convolution its first inputs lead back to; ``None`` for anything else."""
+    if op is None or "Conv" not in kernel:
+        return None
+    for _ in range(4):  # convolution -> bias add -> (add) -> activation
+        if op.type in _CONV_OPS:
+            return op
+        if not op.inputs:
+            return None
+        op = op.inputs[0].op
+    return None
+
+
+def op_profile(runner, image, runs=3):
+    """Where a frozen graph's time goes: ``{"total_ms", "by_type", "nodes"}`` from
+    TensorFlow's step statistics of ``runs`` traced runs of ``runner`` (a
+    :class:`~pirm_enhance.runners.FrozenGraphRunner`, the ``pb`` runtime) on ``image``.
+
+    ``nodes``: one row per graph node, largest median time first, with ``op`` the kernel
+    it ran as after TensorFlow's rewrites (``_MklNativeFusedConv2D`` for a convolution
+    that took its bias and activation along, ``LeakyRelu`` for one left apart), its first
+    output's shape and, for convolutions (transposed and depthwise included), ``gflop``
+    (2 x multiply-adds: output pixels x kernel elements) and ``gflop_per_s``.
+    ``by_type``: milliseconds per kernel, summed. Tracing adds a little per node, so the
+    total can exceed an untraced run."""
+    import tensorflow as tf
+
+    session = getattr(runner, "session", None)
+    if session is None:
+        raise TypeError(f"op_profile needs a frozen-graph runner, got {type(runner).__name__}")
+    feed = {runner.input: image}
+    session.run(runner.output, feed)  # warm-up: grappler and oneDNN set up at this size
+    options = tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE)
+    times, kernels, shapes = {}, {}, {}
+    for _ in range(runs):
+        metadata = tf.compat.v1.RunMetadata()
+        session.run(runner.output, feed, options=options, run_metadata=metadata)
+        for device in metadata.step_stats.dev_stats:
+            for node in device.node_stats:
+                label = node.timeline_label
+                if " = " not in label:
+                    continue
+                kernels[node.node_name] = label.split(" = ", 1)[1].split("(", 1)[0].strip()
+                times.setdefault(node.node_name, []).append(node.all_end_rel_micros / 1000)
+                if node.output and node.node_name not in shapes:
+                    dims = node.output[0].tensor_description.shape.dim
+                    shapes[node.node_name] = [int(d.size) for d in dims]
+    ops = {op.name: op for op in runner.graph.get_operations()}
+    rows = []
+    for name, values in times.items():
+        ms = statistics.median(values)
+        row = {"node": name, "op": kernels[name], "ms": ms, "shape": shapes.get(name)}
+        op = _fused_convolution(ops.get(name), row["op"])
+        if op is not None and row["shape"] and len(row["shape"]) == 4:
+            kernel = op.inputs[1].shape
+            if kernel.is_fully_defined():
+                pixels = row["shape"][1] * row["shape"][2]
+                if op.type == "Conv2DBackpropInput":  # a transposed convolution: per input pixel
+                    strides = op.get_attr("strides")
+                    pixels /= strides[1] * strides[2]
+                macs = pixels * int(np.prod(kernel.as_list()))
+                row["gflop"] = 2 * macs / 1e9
+                row["gflop_per_s"] = row["gflop"] / (ms / 1000) if ms > 0 else None
+        rows.append(row)
+    rows.sort(key=lambda r: -r["ms"])
+    by_type = {}
+    for row in rows:
+        by_type[row["op"]] = by_type.get(row["op"], 0.0) + row["ms"]
+    return {"total_ms": sum(r["ms"] for r in rows),
+            "by_type": dict(sorted(by_type.items(), key=lambda kv: -kv[1])), "nodes": rows}
 
 
 def _eval_images(pairs, data_dir, height=100, width=100):
@@ -133,12 +213,14 @@ def _say(progress, text):
 
 
 def bench(models, runtimes=DEFAULT_RUNTIMES, height=720, width=1280, rounds=5, pairs=20, data_dir=None,
-          rss=False, photo_12mp=False, workdir=None, progress=True):
+          rss=False, photo_12mp=False, workdir=None, progress=True, profile=False):
     """The benchmark as a dict: ``{"size", "rounds", "baseline", "rows": [...]}``.
 
     ``models``: zoo architectures, pretrained names or ``.keras`` files. ``runtimes``:
     names from :data:`RUNTIMES`. A variant that cannot be made or run (an op a
-    runtime lacks) becomes a row with ``error`` and the rest goes on.
+    runtime lacks) becomes a row with ``error`` and the rest goes on. ``profile``: each
+    ``pb`` row also gets ``"profile"``, :func:`op_profile` at the timing size (after the
+    timing, so it does not disturb it).
     """
     from pirm_enhance.scoring.score import baseline_runner
 
@@ -210,6 +292,11 @@ def bench(models, runtimes=DEFAULT_RUNTIMES, height=720, width=1280, rounds=5, p
         row["ms"] = ms
         row["vs_srcnn"] = ms / base_ms
         row["gflop_per_s"] = row["gflops"] / (ms / 1000) if row["gflops"] else None
+    if profile:
+        for row in rows:
+            if row["runtime"] == "pb" and (row["model"], "pb") in runners:
+                _say(progress, f"{row['model']} [pb]: per-op profile")
+                row["profile"] = op_profile(runners[(row["model"], "pb")], x)
     if rss:
         _rss(rows, runners, workdir, x, progress)
     if photo_12mp:
@@ -303,6 +390,17 @@ def format_table(result):
                      f"{_fmt(r.get('psnr_vs_float'), '.1f', 8)} {_fmt(r.get('peak_rss_mb'), '.0f', 7)} "
                      f"{_fmt(r.get('ms_12mp') and r['ms_12mp'] / 1000, '.2f', 7)} "
                      f"{_fmt(r.get('tiling_overhead'), '.2f', 6)}")
+    for r in result["rows"]:
+        prof = r.get("profile")
+        if not prof:
+            continue
+        kinds = ", ".join(f"{k} {v:.1f}" for k, v in list(prof["by_type"].items())[:6])
+        lines.append(f"per-op profile of {r['model']} [pb], {prof['total_ms']:.1f} ms traced: {kinds}")
+        for node in prof["nodes"][:PROFILE_ROWS]:
+            rate = (f"{node['gflop']:.3f} GFLOP at {node['gflop_per_s']:.0f} GFLOP/s"
+                    if node.get("gflop_per_s") else "")
+            lines.append(f"  {node['ms']:8.2f} ms  {node['op'][:30]:30s} {node['node'][-44:]:44s} "
+                         f"{'x'.join(str(v) for v in node['shape'] or [])[:20]:20s} {rate}")
     tiles = [r for r in result["rows"] if r.get("ms_12mp_tile_runtimes")]
     if tiles:
         lines.append("12 MP photo through pe.enhance, a Keras model's tiles in each tile runtime "

@@ -73,3 +73,47 @@ def test_photo_through_pe_enhance_in_each_tile_runtime(monkeypatch):
 def test_unknown_runtime_is_one_line(capsys):
     assert cli.main(["srcnn", "--runtimes", "keras,tpu"]) == 2
     assert "unknown runtime(s) tpu" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arch", ["srcnn", "rsgunet"])
+def test_op_profile_counts_every_convolution(arch):
+    """The per-op profile of a frozen graph: every node once, largest time first, the
+    kernel it ran as, and the convolutions' multiply-adds (the transposed ones per input
+    pixel) adding up to TensorFlow's own count of the graph (which also counts the
+    elementwise ops, a few percent here)."""
+    import keras
+    import numpy as np
+
+    from pirm_enhance.graphs import frozen_graph_def
+    from pirm_enhance.registry import build_model
+    from pirm_enhance.runners import FrozenGraphRunner, KerasRunner
+
+    keras.utils.set_random_seed(0)
+    model = build_model(arch, **({"filters": (8, 8)} if arch == "srcnn" else {"width": 4}))
+    runner = FrozenGraphRunner(frozen_graph_def(model), name=arch)
+    x = np.random.default_rng(0).random((1, 64, 96, 3), dtype=np.float32)
+    prof = bench.op_profile(runner, x, runs=2)
+    nodes = prof["nodes"]
+    assert [n["ms"] for n in nodes] == sorted((n["ms"] for n in nodes), reverse=True)
+    assert len({n["node"] for n in nodes}) == len(nodes)
+    assert prof["total_ms"] == pytest.approx(sum(prof["by_type"].values()))
+    convs = [n for n in nodes if "gflop" in n]
+    expected = {"srcnn": 3, "rsgunet": 23 + 4}[arch]  # rsgunet: 23 convolutions, 4 transposed
+    assert len(convs) == expected
+    assert any("Conv2D" in n["op"] for n in convs)
+    assert sum(n["gflop"] for n in convs) == pytest.approx(bench.gflops(model, 64, 96), rel=0.08)
+    if arch == "srcnn":
+        largest = max(convs, key=lambda n: n["gflop"])  # the 9x9 3->8 layer, fused with its ReLU
+        assert largest["gflop"] == pytest.approx(2 * 64 * 96 * 9 * 9 * 3 * 8 / 1e9)
+        assert largest["node"].endswith("Relu") and "Fused" in largest["op"]
+    with pytest.raises(TypeError, match="frozen-graph runner"):
+        bench.op_profile(KerasRunner(model), x)
+
+
+def test_profile_option_prints_the_top_ops(capsys):
+    assert cli.main(["srcnn", "--runtimes", "keras", "--profile"]) == 2
+    assert "add pb to --runtimes" in capsys.readouterr().err
+    code = cli.main(["srcnn", "--runtimes", "pb", "--profile", "--size", "24x40", "--rounds", "1", "--pairs", "0"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "per-op profile of srcnn [pb]" in out and "GFLOP/s" in out

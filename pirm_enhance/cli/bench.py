@@ -5,6 +5,7 @@ Examples:
   pirm-bench --all-pretrained --runtimes keras,pb,saved_model,tflite,tflite_fixed,tflite_fp16,tflite_16x8,tflite_int8,onnx \\
       --rss --photo-12mp --png out/bench.png --json > out/bench.json
   pirm-bench default --rounds 3 --pairs 0          # speed only
+  pirm-bench rsgunet --runtimes pb --profile       # where the frozen graph's time goes, op by op
 Every runner is timed at 1280x720 (--size) once per round, interleaved with the SRCNN
 baseline graph, order rotated, median of --rounds. The PSNR change is measured against
 the Keras float model on the first --pairs PIRM validation pairs ($PIRM_DATA_DIR;
@@ -37,6 +38,9 @@ def parser():
     p.add_argument("--rss", action="store_true", help="peak RSS of one image in a fresh process per variant")
     p.add_argument("--photo-12mp", action="store_true",
                    help="also pe.enhance on a 4000x3000 photo (tiled) and its overhead over 13x the 720p time")
+    p.add_argument("--profile", action="store_true",
+                   help="per-op profile of each model's frozen graph at the timing size (kernel, ms, "
+                        "GFLOP/s; TensorFlow's step statistics), after the timing")
     p.add_argument("--workdir", help="keep the exported files here (default: a temporary folder)")
     p.add_argument("--png", help="write the speed-versus-quality plot here (needs matplotlib)")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
@@ -63,6 +67,8 @@ def run(argv=None):
         fail(f"--runtimes: unknown runtime(s) {', '.join(bad) or '(none given)'}; choose from {', '.join(RUNTIMES)}")
     if args.pairs < 0:
         fail("--pairs must be 0 or more")
+    if args.profile and "pb" not in runtimes:
+        fail("--profile profiles the frozen graph: add pb to --runtimes")
     if not args.models and not args.all_pretrained:
         fail("name at least one MODEL (or --all-pretrained); see pirm-bench --help")
     height, width = _size(args.size)
@@ -87,7 +93,7 @@ def run(argv=None):
             fail("--png needs matplotlib: pip install 'pirm-enhance[bench]'")
     result = bench(models, runtimes=runtimes, height=height, width=width, rounds=args.rounds,
                    pairs=args.pairs, data_dir=args.data, rss=args.rss, photo_12mp=args.photo_12mp,
-                   workdir=args.workdir)
+                   workdir=args.workdir, profile=args.profile)
     if args.png:
         plot(result, args.png)
         print(f"wrote {args.png}", file=sys.stderr)
