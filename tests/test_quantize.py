@@ -337,8 +337,6 @@ def test_int16x8_default_calibration_keeps_the_teacher_close_to_float(weights_di
         return [_psnr(np.clip(a, 0, 1), b) for a, b in zip(_tflite_outputs(data, images), floats)]
     default = fidelity(tflite_bytes(model, "int16x8"))
     sixteen = fidelity(tflite_bytes(model, "int16x8", calibration=representative_images(photos[:16])))
-    print(f"16x8 teacher: default {np.mean(default):.2f} dB (p10 {np.percentile(default, 10):.2f}), "
-          f"16 photos {np.mean(sixteen):.2f} (p10 {np.percentile(sixteen, 10):.2f})")
     assert np.mean(default) > np.mean(sixteen) + 1.5, (np.mean(default), np.mean(sixteen))
     assert np.mean(default) > 44.0 and np.percentile(default, 10) > 35.0, (np.mean(default),
                                                                            np.percentile(default, 10))

@@ -56,7 +56,7 @@ def tflite_bytes(model, quantization="float32", calibration=None, clip=False, in
     :func:`pirm_enhance.quantize.int8_quantizer`)."""
     if quantization not in TFLITE_QUANTIZATIONS:
         raise UsageError(f"quantization must be one of {TFLITE_QUANTIZATIONS}, got {quantization!r}")
-    if quantization not in ("int8", "int16x8"):
+    if quantization not in CALIBRATION_PHOTOS:
         return _convert(model, quantization, None, clip, input_size, lowering, None)
     images = calibration or representative_images(count=CALIBRATION_PHOTOS[quantization])
     if input_size is not None:  # a fixed input takes calibration images of its own size only
