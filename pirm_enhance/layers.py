@@ -58,6 +58,8 @@ class InstanceNorm(keras.layers.Layer):
         self.scale = self.add_weight(name="scale", shape=(channels,), initializer="ones")
 
     def call(self, x):
+        if getattr(self, "graph_form", None) == "batch_norm" and _QUANT_HOOK[0] is None and x.shape[0] == 1:
+            return self._batch_norm_form(x)
         # centred * centred, not square(x - mean): the converter fuses the latter into
         # SQUARED_DIFFERENCE, which LiteRT's int16x8 kernels do not take
         mean = spatial_mean(x)
@@ -69,6 +71,25 @@ class InstanceNorm(keras.layers.Layer):
             return quant_point(quant_point(centred * inverse) * self.scale) + self.shift
         var = spatial_mean(centred * centred)
         return centred / ops.sqrt(var + self.epsilon) * self.scale + self.shift
+
+    def _batch_norm_form(self, x):
+        """The same function in fewer passes over the image, for float inference graphs of
+        one image (set by :mod:`pirm_enhance.lowering` while an export traces): the two-step
+        mean, the variance from one ``squared_difference`` pass, and the normalisation,
+        scale and shift in one inference-mode ``FusedBatchNormV3`` fed those statistics
+        (TensorFlow's CPU kernel computes ``(x - mean) * rsqrt(var + eps) * scale + shift``
+        in one pass). Four passes over the tensor instead of seven; the statistics are the
+        layer's own, so only float rounding changes. Not for int16x8 TFLite, whose kernels
+        have no SQUARED_DIFFERENCE, nor for batches (one mean per channel)."""
+        import tensorflow as tf
+
+        mean = spatial_mean(x)
+        var = spatial_mean(tf.math.squared_difference(x, mean))
+        channels = x.shape[-1]
+        y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            x, tf.cast(self.scale, x.dtype), tf.cast(self.shift, x.dtype), mean=tf.reshape(mean, [channels]),
+            variance=tf.reshape(var, [channels]), epsilon=self.epsilon, is_training=False)
+        return y
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

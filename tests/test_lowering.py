@@ -40,7 +40,8 @@ def test_every_architecture_keeps_its_function_and_is_restored(name):
             assert done == lowering.planned(model, target)
             out = np.asarray(model(x))
         assert np.abs(out - ref).max() <= 1e-5, (target, done)
-        assert not any("convolution_op" in vars(layer) for layer in lowering._layers(model))
+        assert not any("convolution_op" in vars(layer) or "graph_form" in vars(layer)
+                       for layer in lowering._layers(model))
         assert np.array_equal(np.asarray(model(x)), ref)
 
 
@@ -104,3 +105,40 @@ def test_an_unknown_lowering_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="lowering"):
         export(pe.build_model("srcnn"), tmp_path / "x.pb", lowering="fast")
     assert not (tmp_path / "x.pb").exists()
+
+
+def test_instance_norms_take_the_batch_norm_form_in_float_graphs_only(tmp_path):
+    """The PPCN student's two instance norms in every float export (one FusedBatchNormV3 and
+    one SquaredDifference each in the frozen graph), not in int16x8 TFLite nor for a batch; the
+    same function as the layer, with statistics of every magnitude (a channel mean far above
+    its deviation, as the student's norms see)."""
+    from pirm_enhance.layers import InstanceNorm
+
+    keras.utils.set_random_seed(0)
+    model = pe.build_model("ppcn_student")
+    for target in ("tf", "tflite"):
+        assert lowering.planned(model, target) == {"norm0": "batch_norm", "norm1": "batch_norm"}
+    norm = InstanceNorm(epsilon=1e-3)
+    rng = np.random.default_rng(3)
+    offsets = np.array([0.0, 1.0, -40.0, 300.0], np.float32)
+    spreads = np.array([1.0, 0.05, 0.002, 3.0], np.float32)
+    x = (offsets + spreads * rng.standard_normal((1, 29, 41, 4))).astype(np.float32)
+    norm.build(x.shape)
+    norm.scale.assign(rng.random(4).astype(np.float32) + 0.5)
+    norm.shift.assign(rng.random(4).astype(np.float32))
+    ref = np.asarray(norm(x))
+    norm.graph_form = "batch_norm"
+    out = np.asarray(tf.function(norm)(x))
+    batch = np.concatenate([x, x[:, ::-1]])
+    assert np.abs(out - ref).max() <= 1e-4
+    assert np.abs(np.asarray(norm(batch))[:1] - ref).max() <= 1e-6  # a batch keeps the layer as written
+    export(model, tmp_path / "s.pb", format="pb", measure_ram=False)
+    ops = [node.op for node in tf.compat.v1.GraphDef.FromString((tmp_path / "s.pb").read_bytes()).node]
+    assert ops.count("FusedBatchNormV3") == 2 and ops.count("SquaredDifference") == 2
+    from pirm_enhance.data.io import write_png
+
+    write_png(tmp_path / "c.png", rng.random((48, 48, 3)).astype(np.float32))
+    report = export(model, tmp_path / "q.tflite", format="tflite", quantization="int16x8", measure_ram=False,
+                    allow_rule_violations=True, calibration_images=[tmp_path / "c.png"])
+    assert report["lowered"] == {}  # the int16x8 kernels refuse SQUARED_DIFFERENCE: the layer as written
+    assert "graph_form" not in vars(model.get_layer("norm0"))
