@@ -1,6 +1,6 @@
 """Peak resident memory of a call (Linux), and the RAM of one HD image in a fresh process.
 
-``python -m pirm_enhance.memory MODEL IMAGE`` prints the peak resident-memory
+``python -m pirm_enhance.memory MODEL IMAGE [true|false]`` prints the peak resident-memory
 growth (bytes) while the model processes the image once, measured after the
 model is loaded, in a process that has run nothing else: the organisers' "RAM
 for one 1280x720 image". Measuring inside the caller's own process would see
@@ -35,15 +35,20 @@ def peak_rss_growth(fn, *args):
     return result, max(0, _status_kb("VmHWM") - before) * 1024
 
 
-def measure(model_path, image_path):
-    """Peak RSS growth (bytes) of ``model_path`` on ``image_path``, in this process."""
+def measure(model_path, image_path, low_memory=None):
+    """Peak RSS growth (bytes) of ``model_path`` on ``image_path``, in this process
+    (``low_memory``: a ``.tflite`` file's XNNPACK buffers, as in :class:`TFLiteRunner`)."""
     from pirm_enhance.quiet import quiet_tensorflow
 
     quiet_tensorflow()
     from pirm_enhance.data.io import read_float
-    from pirm_enhance.runners import make_runner
+    from pirm_enhance.runners import TFLiteRunner, make_runner
 
-    return runner_ram(make_runner(model_path), read_float(image_path)[None])
+    if low_memory is not None and str(model_path).endswith(".tflite"):
+        runner = TFLiteRunner(model_path, low_memory=low_memory)
+    else:
+        runner = make_runner(model_path)
+    return runner_ram(runner, read_float(image_path)[None])
 
 
 def runner_ram(runner, image):
@@ -56,13 +61,14 @@ def runner_ram(runner, image):
     return peak_rss_growth(runner, image)[1]
 
 
-def in_subprocess(model_path, image_path, timeout=600):
-    """Bytes, or ``None`` if the probe could not run."""
+def in_subprocess(model_path, image_path, timeout=600, low_memory=None):
+    """Bytes, or ``None`` if the probe could not run (``low_memory`` as in :func:`measure`)."""
     import os
     import subprocess
 
+    extra = [] if low_memory is None else [str(bool(low_memory)).lower()]
     try:
-        proc = subprocess.run([sys.executable, "-m", "pirm_enhance.memory", str(model_path), str(image_path)],
+        proc = subprocess.run([sys.executable, "-m", "pirm_enhance.memory", str(model_path), str(image_path), *extra],
                               capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
     except subprocess.TimeoutExpired:
@@ -74,5 +80,5 @@ def in_subprocess(model_path, image_path, timeout=600):
 
 
 if __name__ == "__main__":
-    value = measure(sys.argv[1], sys.argv[2])
+    value = measure(sys.argv[1], sys.argv[2], None if len(sys.argv) < 4 else sys.argv[3] == "true")
     print(-1 if value is None else value)

@@ -117,3 +117,31 @@ def test_profile_option_prints_the_top_ops(capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "per-op profile of srcnn [pb]" in out and "GFLOP/s" in out
+
+
+def test_fixed_kept_runtime_keeps_the_indirection_buffers_that_tflite_fixed_builds_per_run(monkeypatch, tmp_path):
+    """With the runner's limit at 0 bytes, ``tflite_fixed`` runs on transient buffers and
+    ``tflite_fixed_kept`` (the same file) on kept ones; both compute the model; the fresh-process
+    RAM probe takes the same choice."""
+    import keras
+
+    import numpy as np
+
+    from pirm_enhance import memory, runners
+    from pirm_enhance.data.io import write_png
+    from pirm_enhance.registry import build_model
+
+    monkeypatch.setattr(runners, "INDIRECTION_LIMIT", 0)
+    keras.utils.set_random_seed(0)
+    model = build_model("srcnn")
+    x = np.random.default_rng(0).random((1, 24, 40, 3), dtype=np.float32)
+    ref = np.asarray(model(x))
+    modes = {}
+    for runtime in ("tflite_fixed", "tflite_fixed_kept"):
+        runner, path = bench._make_variant(model, "srcnn", runtime, tmp_path, (24, 40))
+        assert np.abs(np.asarray(runner(x)) - ref).max() < 1e-5
+        modes[runtime] = runner.mode
+    assert modes == {"tflite_fixed": "transient", "tflite_fixed_kept": "kept"}
+    write_png(tmp_path / "x.png", x[0])
+    for low_memory in (None, False, True):
+        assert memory.in_subprocess(path, tmp_path / "x.png", low_memory=low_memory) > 0

@@ -13,6 +13,10 @@ evaluation only), or against the float output on synthetic photos without them.
 A variant that a runtime cannot take becomes a "failed:" row; the others go on.
 tflite_fixed is the float TFLite file exported at the timing size (pirm-export
 --input-size), what a phone app ships; it is compared with the float model there.
+It runs as pirm-enhance would: XNNPACK's indirection buffers are built per run
+(less memory, slower) where keeping them would take over 256 MB. tflite_fixed_kept
+is the same file with the buffers kept (TFLiteRunner(low_memory=False)): the other
+side of that trade, for time and --rss.
 """
 
 import json
