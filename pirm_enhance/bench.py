@@ -386,13 +386,13 @@ def format_table(result):
              + ("against the Keras float model on the first "
                 f"{result['pairs']} PIRM validation pairs" if result["quality"] == "pirm_pairs"
                 else "PSNR of each variant against the float output on synthetic photos"),
-             f"{'model':24s} {'runtime':12s} {'ms':>8s} {'x srcnn':>8s} {'GFLOP':>7s} {'GFLOP/s':>8s} "
+             f"{'model':24s} {'runtime':17s} {'ms':>8s} {'x srcnn':>8s} {'GFLOP':>7s} {'GFLOP/s':>8s} "
              f"{'dPSNR':>7s} {'vs float':>8s} {'RSS MB':>7s} {'12MP s':>7s} {'tiling':>6s}"]
     for r in result["rows"]:
         if "error" in r:
-            lines.append(f"{r['model']:24s} {r['runtime']:12s} failed: {r['error']}")
+            lines.append(f"{r['model']:24s} {r['runtime']:17s} failed: {r['error']}")
             continue
-        lines.append(f"{r['model']:24s} {r['runtime']:12s} {_fmt(r.get('ms'), '.1f', 8)} "
+        lines.append(f"{r['model']:24s} {r['runtime']:17s} {_fmt(r.get('ms'), '.1f', 8)} "
                      f"{_fmt(r.get('vs_srcnn'), '.3f', 8)} {_fmt(r.get('gflops'), '.1f', 7)} "
                      f"{_fmt(r.get('gflop_per_s'), '.1f', 8)} {_fmt(r.get('psnr_change'), '+.3f', 7)} "
                      f"{_fmt(r.get('psnr_vs_float'), '.1f', 8)} {_fmt(r.get('peak_rss_mb'), '.0f', 7)} "
