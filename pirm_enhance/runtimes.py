@@ -46,8 +46,9 @@ CHOICES = ("auto",) + TILE_RUNTIMES
 AGREEMENT = 2e-3
 CACHE_FILE = "runtimes.json"
 # what the tile graphs are built from; a new value retires measurements of older graphs
-# (2: the large-convolution rewrites of pirm_enhance.lowering)
-TILE_GRAPHS = 2
+# (2: the large-convolution rewrites of pirm_enhance.lowering; 3: fixed-statistics instance
+# norms as one FusedBatchNormV3)
+TILE_GRAPHS = 3
 
 
 class KerasTiles:
