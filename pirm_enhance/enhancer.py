@@ -39,8 +39,9 @@ class Enhancer:
         """``tile``: the largest tile side in pixels (a multiple of 32), or ``"auto"``: for
         Keras models the largest side up to 1152 whose activations stay within those of
         ``dped_resnet_12_64`` in 768-px tiles (:func:`pirm_enhance.tiling.auto_tile`:
-        1152 for most official checkpoints, 960 for VDSR, 768 for DPED's 12x64), 768 for
-        model files; with ``runtime="auto"`` too, 768 where LiteRT then wins
+        1152 for most official checkpoints, 960 for VDSR, 768 for DPED's 12x64), the same
+        rule for frozen graphs from their measured activations (:meth:`_file_tile`), 768
+        for other model files; with ``runtime="auto"`` too, 768 where LiteRT then wins
         (:meth:`_choose_tile`). ``overlap``: pixels (a multiple of 32) or ``"auto"``: 32 for Keras models whose
         receptive field is at most 16 pixels wide (tiling stays exact), else 64
         (:func:`pirm_enhance.tiling.auto_overlap`). ``stats_pixels``: resolution of the
@@ -79,7 +80,7 @@ class Enhancer:
         else:
             from pirm_enhance.tiling import DEFAULT_OVERLAP, SAFE_TILE
 
-            self.tile = SAFE_TILE if tile == "auto" else tile
+            self.tile = self._file_tile() if tile == "auto" else tile
             self.overlap = DEFAULT_OVERLAP if overlap == "auto" else overlap
         self.runtime, self.measure_pixels = runtime, measure_pixels
         self._tile_runtimes = {}  # name -> built tile runtime
@@ -88,6 +89,22 @@ class Enhancer:
         # tile "auto" with runtime "auto": the tile size is chosen with the runtime (_choose_tile)
         self._auto_tile = self.tiled.tile if self.tiled is not None and tile == "auto" and runtime == "auto" \
             else None
+
+    def _file_tile(self):
+        """The tile side for a model file: from a frozen graph's measured activations
+        (:func:`pirm_enhance.tiling.graph_activation_volume`, the budget of Keras models);
+        :data:`pirm_enhance.tiling.SAFE_TILE` for the other formats (LiteRT's kept
+        indirection buffers grow with the tile, and its transient ones cost time) and where
+        the graph cannot be measured."""
+        from pirm_enhance.tiling import SAFE_TILE, auto_tile, graph_activation_volume
+
+        if getattr(self.runner, "kind", None) != "pb":
+            return SAFE_TILE
+        try:
+            volume = graph_activation_volume(self.runner)
+        except Exception:  # a graph that does not run on a small probe: the safe tile
+            return SAFE_TILE
+        return SAFE_TILE if volume is None else auto_tile(volume)
 
     def __call__(self, rgb, progress=None):
         rgb = np.asarray(rgb)

@@ -234,3 +234,62 @@ def test_auto_tile_and_runtime_are_chosen_together(monkeypatch):
     # a forced tile or runtime is kept as given
     assert Enhancer(pe.build_model("ppcn_student"), tile=512, runtime="auto")._auto_tile is None
     assert Enhancer(pe.build_model("ppcn_student"), runtime="keras")._auto_tile is None
+
+
+@pytest.mark.parametrize("h,w,tile,overlap", [(300, 410, 128, 32), (97, 513, 96, 32), (64, 64, 128, 64),
+                                              (700, 260, 256, 64)])
+def test_blending_copies_tile_cores_and_weights_only_the_bands(h, w, tile, overlap):
+    """The same sum as weighting every tile in full (the rule before the cores were copied), to
+    the last bit; a constant tile output comes back constant; each tile's core is its longest run
+    of weight 1 (pixels no other tile counts)."""
+    from pirm_enhance import tiling
+
+    rng = np.random.default_rng(h + w)
+    image = rng.random((h, w, 3), dtype=np.float32)
+    ys, xs = tiling.axis_spans(h, tile, overlap), tiling.axis_spans(w, tile, overlap)
+    wys, wxs = tiling._axis_weights(ys, h, overlap), tiling._axis_weights(xs, w, overlap)
+    noise = {}
+
+    def run(crop):  # a tile-dependent output, as a model whose tiles see different context
+        key = crop.shape + (float(crop[0, 0, 0]),)
+        noise.setdefault(key, rng.random(crop.shape, dtype=np.float32))
+        return crop * 0.5 + noise[key]
+
+    full = np.zeros((h, w, 3), np.float32)
+    for (y0, y1), wy in zip(ys, wys):
+        for (x0, x1), wx in zip(xs, wxs):
+            full[y0:y1, x0:x1] += run(image[y0:y1, x0:x1]) * wy[:, None, None] * wx[None, :, None]
+    assert np.array_equal(tiling.blend_tiles(run, image, tile, overlap), full)
+    constant = tiling.blend_tiles(lambda crop: np.full_like(crop, 0.25), image, tile, overlap)
+    assert np.abs(constant - 0.25).max() <= 1e-6
+    for weights in (wys, wxs):
+        for weight in weights:  # a tile whose every pixel is shared has no core: all of it is weighted
+            c0, c1 = tiling._core(weight)
+            assert np.all(weight[c0:c1] == 1.0) and (c1 > c0) == bool(np.any(weight == 1.0))
+    assert tiling._core(np.array([1, 1, 0.5, 1, 1, 1, 0.2], np.float32)) == (3, 6)
+
+
+def test_frozen_graph_files_take_the_tile_their_measured_activations_allow(tmp_path):
+    """A ``.pb`` file's tiles follow the Keras rule from its measured activations: PPCN's
+    student (a few 8-channel tensors) gets 1152-px tiles, DPED's 12x64 stays at 768; the
+    measurement reads at or a little above the Keras model's own; TFLite files keep 768."""
+    import keras
+
+    from pirm_enhance.enhancer import Enhancer
+    from pirm_enhance.runners import make_runner
+    from pirm_enhance.tiling import SAFE_TILE, activation_volume, auto_tile, graph_activation_volume
+
+    keras.utils.set_random_seed(0)
+    tiles = {}
+    for arch in ("ppcn_student", "dped_resnet_12_64"):
+        model = pe.build_model(arch)
+        path = tmp_path / f"{arch}.pb"
+        pe.export(model, path, format="pb", allow_rule_violations=True, measure_ram=False, check=False)
+        measured, keras_volume = graph_activation_volume(make_runner(path)), activation_volume(model)
+        assert keras_volume <= measured <= 1.5 * keras_volume, (arch, measured, keras_volume)
+        tiles[arch] = Enhancer(str(path)).tile
+        assert tiles[arch] == auto_tile(measured)
+    assert tiles == {"ppcn_student": 1152, "dped_resnet_12_64": SAFE_TILE}
+    pe.export(pe.build_model("ppcn_student"), tmp_path / "s.tflite", format="tflite", measure_ram=False,
+              check=False)
+    assert Enhancer(str(tmp_path / "s.tflite")).tile == SAFE_TILE
