@@ -135,6 +135,9 @@ def test_instance_norms_take_the_batch_norm_form_in_float_graphs_only(tmp_path):
     export(model, tmp_path / "s.pb", format="pb", measure_ram=False)
     ops = [node.op for node in tf.compat.v1.GraphDef.FromString((tmp_path / "s.pb").read_bytes()).node]
     assert ops.count("FusedBatchNormV3") == 2 and ops.count("SquaredDifference") == 2
+    for fmt, suffix in (("onnx", "onnx"), ("tflite", "tflite")):  # each checked against Keras by the exporter
+        report = export(model, tmp_path / f"s.{suffix}", format=fmt, measure_ram=False)
+        assert report["lowered"] == {"norm0": "batch_norm", "norm1": "batch_norm"}
     from pirm_enhance.data.io import write_png
 
     write_png(tmp_path / "c.png", rng.random((48, 48, 3)).astype(np.float32))
