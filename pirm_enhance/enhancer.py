@@ -43,7 +43,7 @@ class Enhancer:
         rule for frozen graphs from their measured activations (:meth:`_file_tile`), 768
         for other model files; with ``runtime="auto"`` too, 768 where LiteRT then wins
         (:meth:`_choose_tile`). ``overlap``: pixels (a multiple of 32) or ``"auto"``: 32 for Keras models whose
-        receptive field is at most 16 pixels wide (tiling stays exact), else 64
+        receptive radius is at most 16 pixels, 48 up to 24 (tiling stays exact), else 64
         (:func:`pirm_enhance.tiling.auto_overlap`). ``stats_pixels``: resolution of the
         statistics pass for photos over 1280x736. ``post``:
         ``None`` or a name in :data:`pirm_enhance.postprocess.POSTS` (``"mpse"``: MPSE phase 3,
