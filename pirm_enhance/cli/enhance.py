@@ -33,10 +33,11 @@ def parser():
     p.add_argument("--compare", action="store_true", help="also write side-by-side PNGs")
     p.add_argument("--tile", type=_overlap, default="auto",
                    help="largest tile size in pixels (multiple of 32), or auto (default: up to 1152, less for "
-                        "models with large activations, 768 for model files)")
+                        "models with large activations; .pb files by their measured activations, 768 for other "
+                        "model files)")
     p.add_argument("--overlap", type=_overlap, default="auto",
                    help="tile overlap in pixels (multiple of 32), or auto (default: 32 where the model's "
-                        "receptive field allows it, else 64)")
+                        "receptive radius is at most 16 px, 48 up to 24, else 64)")
     p.add_argument("--max-pixels", type=positive_float, default=100e6, help="refuse larger images")
     p.add_argument("--post", choices=sorted(POSTS),
                    help="post-processing of the model's output: mpse = MPSE phase 3 (thesis 3.1.3): "
