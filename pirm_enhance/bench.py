@@ -101,28 +101,20 @@ def op_profile(runner, image, runs=3):
     (2 x multiply-adds: output pixels x kernel elements) and ``gflop_per_s``.
     ``by_type``: milliseconds per kernel, summed. Tracing adds a little per node, so the
     total can exceed an untraced run."""
-    import tensorflow as tf
-
-    session = getattr(runner, "session", None)
-    if session is None:
+    if not hasattr(runner, "node_stats"):
         raise TypeError(f"op_profile needs a frozen-graph runner, got {type(runner).__name__}")
-    feed = {runner.input: image}
-    session.run(runner.output, feed)  # warm-up: grappler and oneDNN set up at this size
-    options = tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE)
+    runner.session.run(runner.output, {runner.input: image})  # warm-up: grappler and oneDNN set up at this size
     times, kernels, shapes = {}, {}, {}
     for _ in range(runs):
-        metadata = tf.compat.v1.RunMetadata()
-        session.run(runner.output, feed, options=options, run_metadata=metadata)
-        for device in metadata.step_stats.dev_stats:
-            for node in device.node_stats:
-                label = node.timeline_label
-                if " = " not in label:
-                    continue
-                kernels[node.node_name] = label.split(" = ", 1)[1].split("(", 1)[0].strip()
-                times.setdefault(node.node_name, []).append(node.all_end_rel_micros / 1000)
-                if node.output and node.node_name not in shapes:
-                    dims = node.output[0].tensor_description.shape.dim
-                    shapes[node.node_name] = [int(d.size) for d in dims]
+        for node in runner.node_stats(image):
+            label = node.timeline_label
+            if " = " not in label:
+                continue
+            kernels[node.node_name] = label.split(" = ", 1)[1].split("(", 1)[0].strip()
+            times.setdefault(node.node_name, []).append(node.all_end_rel_micros / 1000)
+            if node.output and node.node_name not in shapes:
+                dims = node.output[0].tensor_description.shape.dim
+                shapes[node.node_name] = [int(d.size) for d in dims]
     ops = {op.name: op for op in runner.graph.get_operations()}
     rows = []
     for name, values in times.items():

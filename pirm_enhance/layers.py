@@ -38,6 +38,25 @@ def spatial_mean(x):
     return quant_point(ops.mean(quant_point(ops.mean(x, axis=2, keepdims=True)), axis=1, keepdims=True))
 
 
+MIN_FUSED_EPSILON = 1.001e-5  # FusedBatchNormV3's smallest epsilon
+
+
+def fused_normalise(x, mean, var, scale, shift, epsilon):
+    """``(x - mean) / sqrt(var + epsilon) * scale + shift`` with per-channel ``[C]`` (or
+    broadcastable) statistics, in one pass over ``x``: an inference-mode ``FusedBatchNormV3``
+    (TensorFlow's CPU kernel), where the written form makes four; the written form below
+    :data:`MIN_FUSED_EPSILON`. The statistics apply to every image of a batch."""
+    import tensorflow as tf
+
+    if epsilon < MIN_FUSED_EPSILON:
+        return (x - mean) / ops.sqrt(var + epsilon) * scale + shift
+    channels = x.shape[-1]
+    y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+        x, tf.cast(scale, x.dtype), tf.cast(shift, x.dtype), mean=tf.reshape(tf.cast(mean, x.dtype), [channels]),
+        variance=tf.reshape(tf.cast(var, x.dtype), [channels]), epsilon=epsilon, is_training=False)
+    return y
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class InstanceNorm(keras.layers.Layer):
     """DPED instance normalisation.
@@ -76,20 +95,15 @@ class InstanceNorm(keras.layers.Layer):
         """The same function in fewer passes over the image, for float inference graphs of
         one image (set by :mod:`pirm_enhance.lowering` while an export traces): the two-step
         mean, the variance from one ``squared_difference`` pass, and the normalisation,
-        scale and shift in one inference-mode ``FusedBatchNormV3`` fed those statistics
-        (TensorFlow's CPU kernel computes ``(x - mean) * rsqrt(var + eps) * scale + shift``
-        in one pass). Four passes over the tensor instead of seven; the statistics are the
-        layer's own, so only float rounding changes. Not for int16x8 TFLite, whose kernels
-        have no SQUARED_DIFFERENCE, nor for batches (one mean per channel)."""
+        scale and shift in one pass (:func:`fused_normalise`) fed those statistics. Four
+        passes over the tensor instead of seven; the statistics are the layer's own, so only
+        float rounding changes. Not for int16x8 TFLite, whose kernels have no
+        SQUARED_DIFFERENCE, nor for batches (one mean per channel)."""
         import tensorflow as tf
 
         mean = spatial_mean(x)
         var = spatial_mean(tf.math.squared_difference(x, mean))
-        channels = x.shape[-1]
-        y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            x, tf.cast(self.scale, x.dtype), tf.cast(self.shift, x.dtype), mean=tf.reshape(mean, [channels]),
-            variance=tf.reshape(var, [channels]), epsilon=self.epsilon, is_training=False)
-        return y
+        return fused_normalise(x, mean, var, self.scale, self.shift, self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

@@ -60,7 +60,6 @@ import numpy as np
 
 TARGETS = ("tf", "tflite")
 NORM_TARGETS = ("tf", "tflite")  # the instance norms' batch-norm form (see the module doc)
-MIN_FUSED_EPSILON = 1.001e-5  # FusedBatchNormV3's smallest epsilon
 MAX_STACKED_OUT = 4
 MIN_STACKED_OUT_IN = 16
 MAX_STACKED_IN = 4
@@ -79,7 +78,7 @@ def _eligible(layer):
 
 
 def _norm_eligible(layer, target):
-    from pirm_enhance.layers import InstanceNorm
+    from pirm_enhance.layers import MIN_FUSED_EPSILON, InstanceNorm
 
     return (target in NORM_TARGETS and type(layer) is InstanceNorm and layer.built
             and layer.epsilon >= MIN_FUSED_EPSILON)

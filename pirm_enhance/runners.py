@@ -145,6 +145,14 @@ class FrozenGraphRunner(Runner):
     def _run_one(self, image):
         return self.session.run(self.output, feed_dict={self.input: image})
 
+    def node_stats(self, image):
+        """TensorFlow's step statistics of one traced run on ``image`` ``[1, H, W, 3]``: a
+        ``NodeExecStats`` per executed node (kernel label, times, output allocations)."""
+        options = tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE)
+        metadata = tf.compat.v1.RunMetadata()
+        self.session.run(self.output, {self.input: image}, options=options, run_metadata=metadata)
+        return [node for device in metadata.step_stats.dev_stats for node in device.node_stats]
+
 
 class SavedModelRunner(Runner):
     """A SavedModel folder with a ``serving_default`` signature (one image in, one out)."""

@@ -89,18 +89,12 @@ class FixedInstanceNorm(_Fixed):
         return self.mean, self.var
 
     def call(self, x):
-        """One inference-mode ``FusedBatchNormV3`` pass (the photo's statistics are the
-        same for every tile and every image of a batch): ``(x - mean) * rsqrt(var + eps) *
-        scale + shift`` as the layer writes it, where four elementwise passes over the
-        tile did it before (a 12 MP photo in ``graph`` tiles: see BUILD_NOTES, "Instance
+        """One pass (:func:`pirm_enhance.layers.fused_normalise`; the photo's statistics are
+        the same for every tile and every image of a batch), where four elementwise passes
+        over the tile did it before (a 12 MP photo in ``graph`` tiles: see BUILD_NOTES, "Instance
         norms in fewer passes")."""
         mean, var = self._current()
-        if self.epsilon < 1.001e-5:  # below FusedBatchNormV3's smallest epsilon
-            return (x - mean) / ops.sqrt(var + self.epsilon) * self.scale + self.shift
-        y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            x, tf.cast(self.scale, x.dtype), tf.cast(self.shift, x.dtype), mean=tf.cast(mean, x.dtype),
-            variance=tf.cast(var, x.dtype), epsilon=self.epsilon, is_training=False)
-        return y
+        return zoo_layers.fused_normalise(x, mean, var, self.scale, self.shift, self.epsilon)
 
 
 class FixedAdjustContrast(_Fixed):
@@ -333,12 +327,8 @@ def graph_activation_volume(runner, size=64):
     It counts the ops inside layers too, so it reads a little above the Keras model's figure
     (ppcn_student.paper 148 against 121, eds.iphone 385 against 234, dped_resnet_12_64 2144
     against 1990): the tile it gives errs on the small side."""
-    options = tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE)
-    metadata = tf.compat.v1.RunMetadata()
-    runner.session.run(runner.output, {runner.input: np.zeros((1, size, size, 3), np.float32)},
-                       options=options, run_metadata=metadata)
     total = sum(out.tensor_description.allocation_description.requested_bytes
-                for device in metadata.step_stats.dev_stats for node in device.node_stats for out in node.output)
+                for node in runner.node_stats(np.zeros((1, size, size, 3), np.float32)) for out in node.output)
     return total / 4 / (size * size) if total else None
 
 
