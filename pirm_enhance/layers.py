@@ -77,8 +77,11 @@ class InstanceNorm(keras.layers.Layer):
         self.scale = self.add_weight(name="scale", shape=(channels,), initializer="ones")
 
     def call(self, x):
-        if getattr(self, "graph_form", None) == "batch_norm" and _QUANT_HOOK[0] is None and x.shape[0] == 1:
+        form = getattr(self, "graph_form", None)
+        if form == "batch_norm" and _QUANT_HOOK[0] is None and x.shape[0] == 1:
             return self._batch_norm_form(x)
+        if form == "float_statistics" and _QUANT_HOOK[0] is None:
+            return self._float_statistics_form(x)
         # centred * centred, not square(x - mean): the converter fuses the latter into
         # SQUARED_DIFFERENCE, which LiteRT's int16x8 kernels do not take
         mean = spatial_mean(x)
@@ -104,6 +107,28 @@ class InstanceNorm(keras.layers.Layer):
         mean = spatial_mean(x)
         var = spatial_mean(tf.math.squared_difference(x, mean))
         return fused_normalise(x, mean, var, self.scale, self.shift, self.epsilon)
+
+    def _float_statistics_form(self, x):
+        """The same function, written for int16x8 TFLite files (set by
+        :mod:`pirm_enhance.lowering` while such an export traces): the converter's float
+        fallback keeps ``ADD_N``, ``SQRT`` and ``DIV`` in float, so the standard deviation
+        and the division by it are never rounded to int16. Int16 activations cannot hold
+        them: one scale per tensor, and a per-image standard deviation, or its inverse,
+        spans more than that scale covers across photos (a flat crop's inverse was up to 3x
+        its calibrated range on held-out photos). The means and squared deviations stay
+        int16; the normalised tensor, whose range no longer depends on the photo, is int16
+        again. Written so that the converter does not turn ``d / sqrt(v)`` into int16
+        ``d * rsqrt(v)``: ``add_n`` for both additions (it has no int16 kernel), the second
+        adding 1e-30, which leaves a float32 deviation of at least ``sqrt(epsilon)``
+        unchanged."""
+        import tensorflow as tf
+
+        mean = spatial_mean(x)
+        centred = x - mean
+        var = spatial_mean(centred * centred)
+        std = tf.sqrt(tf.add_n([var, tf.fill(tf.shape(var), tf.constant(self.epsilon, var.dtype))]))
+        std = tf.add_n([std, tf.fill(tf.shape(std), tf.constant(1e-30, std.dtype))])
+        return centred / std * self.scale + self.shift
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

@@ -34,15 +34,16 @@ CALIBRATION_PHOTOS = {"int8": 16, "int16x8": 32}
 
 def graph_lowering(format, quantization="float32", lowering="auto"):
     """The :mod:`pirm_enhance.lowering` target an export traces with: ``None`` for
-    ``lowering="none"`` (the layers as written) and for full-integer TFLite (int8,
-    int16x8: the rewrites' partial sums would be one more rounded tensor);
-    ``"tflite"`` for the other TFLite files, ``"tf"`` for pb, SavedModel and ONNX."""
+    ``lowering="none"`` (the layers as written) and for int8 TFLite (the rewrites'
+    partial sums would be one more rounded tensor); ``"tflite_int16x8"`` for int16x8
+    TFLite (the instance norms' float statistics only); ``"tflite"`` for the other TFLite
+    files, ``"tf"`` for pb, SavedModel and ONNX."""
     if lowering not in LOWERINGS:
         raise UsageError(f"lowering must be one of {LOWERINGS}, got {lowering!r}")
     if lowering == "none" or format == "keras":
         return None
     if format == "tflite":
-        return None if quantization in ("int8", "int16x8") else "tflite"
+        return {"int8": None, "int16x8": "tflite_int16x8"}.get(quantization, "tflite")
     return "tf"
 
 
@@ -134,9 +135,12 @@ def _convert(model, quantization, images, clip, input_size, lowering, forward):
         converter.representative_dataset = lambda: ([img[None].astype(np.float32)] for img in images)
         # int8: int8 activations and weights; int16x8 (LiteRT's "16x8" mode): int16
         # activations with int8 weights, for layers whose activations need more than 8 bits
-        converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantization == "int8"
-            else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        # int16x8 also takes float builtins: ops without an int16 kernel stay float (the
+        # instance norms' ADD_N, SQRT and DIV in their int16x8 form, pirm_enhance.layers)
+        converter.target_spec.supported_ops = (
+            [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] if quantization == "int8"
+            else [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                  tf.lite.OpsSet.TFLITE_BUILTINS])
         # float in, float out: the file runs wherever a float32 one does
         converter.inference_input_type = tf.float32
         converter.inference_output_type = tf.float32
