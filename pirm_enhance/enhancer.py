@@ -44,7 +44,8 @@ class Enhancer:
         for other model files; with ``runtime="auto"`` too, 768 where LiteRT then wins
         (:meth:`_choose_tile`). ``overlap``: pixels (a multiple of 32) or ``"auto"``: 32 for Keras models whose
         receptive radius is at most 16 pixels, 48 up to 24 (tiling stays exact), else 64
-        (:func:`pirm_enhance.tiling.auto_overlap`). ``stats_pixels``: resolution of the
+        (:func:`pirm_enhance.tiling.auto_overlap`); the same for frozen graphs, with the radius
+        read from their ops (:meth:`_file_overlap`); 64 for other model files. ``stats_pixels``: resolution of the
         statistics pass for photos over 1280x736. ``post``:
         ``None`` or a name in :data:`pirm_enhance.postprocess.POSTS` (``"mpse"``: MPSE phase 3,
         regional histogram equalisation and gamma 1/2.2) applied to the model's output.
@@ -78,10 +79,8 @@ class Enhancer:
         if self.tiled is not None:
             self.tile, self.overlap = self.tiled.tile, self.tiled.overlap
         else:
-            from pirm_enhance.tiling import DEFAULT_OVERLAP, SAFE_TILE
-
             self.tile = self._file_tile() if tile == "auto" else tile
-            self.overlap = DEFAULT_OVERLAP if overlap == "auto" else overlap
+            self.overlap = self._file_overlap() if overlap == "auto" else overlap
         self.runtime, self.measure_pixels = runtime, measure_pixels
         self._tile_runtimes = {}  # name -> built tile runtime
         self._found = {}  # tile size -> (name, cache entry) once one is cached or measured
@@ -105,6 +104,22 @@ class Enhancer:
         except Exception:  # a graph that does not run on a small probe: the safe tile
             return SAFE_TILE
         return SAFE_TILE if volume is None else auto_tile(volume)
+
+    def _file_overlap(self):
+        """The overlap for a model file: from a frozen graph's receptive radius, read from its
+        ops (:func:`pirm_enhance.tiling.graph_receptive_radius`, then
+        :func:`pirm_enhance.tiling.auto_overlap`: 48 px for DPED's 18, 32 for SRCNN's 8 and
+        PPCN's 10); :data:`pirm_enhance.tiling.DEFAULT_OVERLAP` for the other formats and
+        where an op's reach is not known."""
+        from pirm_enhance.tiling import DEFAULT_OVERLAP, auto_overlap, graph_receptive_radius
+
+        if getattr(self.runner, "kind", None) != "pb":
+            return DEFAULT_OVERLAP
+        try:
+            radius = graph_receptive_radius(self.runner.graph, self.runner.input, self.runner.output)
+        except Exception:  # an op this reading does not expect: the default overlap
+            return DEFAULT_OVERLAP
+        return DEFAULT_OVERLAP if radius is None else auto_overlap(radius)
 
     def __call__(self, rgb, progress=None):
         rgb = np.asarray(rgb)

@@ -290,6 +290,110 @@ def receptive_radius(model, image=None):
     return int(max(c - ys.min(), ys.max() - last, c - xs.min(), xs.max() - last))
 
 
+# ops of a frozen graph that keep a tensor's pixel grid: each output pixel reads the same
+# pixel of its spatial inputs (a per-image statistic broadcast over it reads none)
+_POINTWISE_OPS = frozenset((
+    "Identity", "IdentityN", "Cast", "Relu", "Relu6", "Elu", "Selu", "LeakyRelu", "Tanh", "Sigmoid",
+    "Softplus", "Neg", "Abs", "Square", "Sqrt", "Rsqrt", "Exp", "Log", "Reciprocal", "Floor", "Round",
+    "Add", "AddV2", "AddN", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Pow",
+    "SquaredDifference", "BiasAdd", "FusedBatchNorm", "FusedBatchNormV3", "ClipByValue", "Select",
+    "SelectV2", "Pad", "PadV2", "MirrorPad", "Slice", "StridedSlice", "ConcatV2", "Concat",
+    "Pack", "Tile", "ZerosLike", "OnesLike", "StopGradient", "Snapshot"))
+_REDUCTIONS = frozenset(("Mean", "Sum", "Max", "Min", "Prod"))
+_SHAPE_OPS = frozenset(("Shape", "ShapeN", "Size", "Rank"))
+
+
+class _UnknownReach(Exception):
+    pass
+
+
+def graph_receptive_radius(graph, input_tensor, output_tensor):
+    """The receptive-field radius (pixels) of a frozen graph's output over its input, read
+    from its ops (the Keras path measures it instead, :func:`receptive_radius`): per axis,
+    each convolution or pooling adds the reach of its kernel (``ceil((k - 1) / 2)`` taps
+    times its dilation, in input pixels at the tensor's stride), transposed convolutions
+    ``ceil((k - 1) / stride)``, and space-to-batch pairs (dilated convolutions) scale the
+    grid between them. Spatial reductions are per-image statistics, which a file's tiles
+    compute for themselves whatever the overlap: they add no reach. ``None`` where an op
+    that reads a neighbourhood is not known here (then the tiler keeps
+    :data:`DEFAULT_OVERLAP`)."""
+    memo = {}
+
+    def const(tensor):
+        return tf.get_static_value(tensor) if tensor.op.type == "Const" else None
+
+    def reach(tensor):
+        key = tensor.name
+        if key not in memo:
+            memo[key] = _reach(tensor)
+        return memo[key]
+
+    def _reach(tensor):
+        if tensor.name == input_tensor.name:
+            return (0, 0, 1.0, 1.0)  # radius y, radius x, input pixels per tensor pixel y, x
+        op = tensor.op
+        kind = op.type
+        found = [reach(t) for t in op.inputs]
+        spatial = [r for r in found if r is not None]
+        if not spatial or kind in _SHAPE_OPS:
+            return None
+        if kind in _REDUCTIONS:
+            axes = const(op.inputs[1])
+            if axes is None:
+                raise _UnknownReach(f"{op.name}: reduction axes")
+            rank = op.inputs[0].shape.rank or 4
+            if {int(a) % rank for a in np.atleast_1d(axes)} & {1, 2}:
+                return None  # a per-image (or per-row) statistic
+            if found[0] is None or len(spatial) != 1:
+                raise _UnknownReach(f"{op.name} ({kind})")
+            return found[0]  # over channels: pixel by pixel
+        if kind in _POINTWISE_OPS:
+            if len({(r[2], r[3]) for r in spatial}) > 1:
+                raise _UnknownReach(f"{op.name}: inputs on different grids")
+            return (max(r[0] for r in spatial), max(r[1] for r in spatial), spatial[0][2], spatial[0][3])
+        # the one spatial input of a neighbourhood op: the third of a transposed convolution
+        data = 2 if kind == "Conv2DBackpropInput" else 0
+        if found[data] is None or len(spatial) != 1:
+            raise _UnknownReach(f"{op.name} ({kind})")
+        ry, rx, sy, sx = found[data]
+        if kind == "Conv2DBackpropInput":
+            kh, kw = (int(v) for v in op.inputs[1].shape[:2])
+            th, tw = op.get_attr("strides")[1:3]
+            return (ry + math.ceil((kh - 1) / th) * sy, rx + math.ceil((kw - 1) / tw) * sx, sy / th, sx / tw)
+        if kind in ("Conv2D", "DepthwiseConv2dNative", "MaxPool", "AvgPool"):
+            if kind in ("MaxPool", "AvgPool"):
+                kh, kw = op.get_attr("ksize")[1:3]
+                dh = dw = 1
+            else:
+                kh, kw = (int(v) for v in op.inputs[1].shape[:2])
+                dh, dw = op.get_attr("dilations")[1:3]
+            th, tw = op.get_attr("strides")[1:3]
+            return (ry + math.ceil((kh - 1) / 2) * dh * sy, rx + math.ceil((kw - 1) / 2) * dw * sx,
+                    sy * th, sx * tw)
+        if kind in ("SpaceToBatchND", "BatchToSpaceND"):
+            block = const(op.inputs[1])
+            if block is None or len(block) != 2:
+                raise _UnknownReach(f"{op.name}: block shape")
+            by, bx = (float(v) for v in block)
+            return (ry, rx, sy * by, sx * bx) if kind == "SpaceToBatchND" else (ry, rx, sy / by, sx / bx)
+        raise _UnknownReach(f"{op.name} ({kind})")
+
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20000))
+    try:
+        result = reach(output_tensor)
+    except _UnknownReach as e:
+        log.debug("receptive radius of the graph not known: %s", e)
+        return None
+    finally:
+        sys.setrecursionlimit(limit)
+    if result is None or (result[2], result[3]) != (1.0, 1.0):
+        return None  # the output does not depend on the input pixel by pixel
+    return int(math.ceil(max(result[0], result[1])))
+
+
 def auto_overlap(radius):
     """The smallest overlap that keeps tiling exact for ``radius`` (blending ignores the
     outer ``overlap / 2`` pixels of a tile), in steps of 16 px: 32 for radii up to 16, 48 up

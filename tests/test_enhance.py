@@ -297,3 +297,52 @@ def test_frozen_graph_files_take_the_tile_their_measured_activations_allow(tmp_p
     pe.export(pe.build_model("ppcn_student"), tmp_path / "s.tflite", format="tflite", measure_ram=False,
               check=False)
     assert Enhancer(str(tmp_path / "s.tflite")).tile == SAFE_TILE
+
+
+@pytest.mark.parametrize("arch", pe.list_models())
+def test_a_frozen_graphs_radius_read_from_its_ops_never_falls_short_of_the_measured_one(arch, tmp_path):
+    """:func:`pirm_enhance.tiling.graph_receptive_radius` on every architecture's ``.pb``
+    file is unknown (``None``) or at least the radius the Keras model's gradient shows
+    (its fixed-statistics twin), so the overlap it gives a file keeps tiling exact."""
+    from zoo_checks import tiny_model
+
+    from pirm_enhance.runners import make_runner
+    from pirm_enhance.tiling import RADIUS_PROBE, TiledModel, graph_receptive_radius
+
+    model = tiny_model(arch)
+    measured = TiledModel(model, overlap="auto").radius
+    path = tmp_path / f"{arch}.pb"
+    pe.export(model, path, format="pb", allow_rule_violations=True, measure_ram=False, check=False)
+    runner = make_runner(path)
+    read = graph_receptive_radius(runner.graph, runner.input, runner.output)
+    if read is not None:
+        assert read >= min(measured, RADIUS_PROBE // 2 - 8), (read, measured)
+
+
+def test_frozen_graph_files_overlap_by_their_radius_and_stay_exact(tmp_path):
+    """SRCNN's ``.pb`` (radius 8: 9x9, 5x5 and 5x5 convolutions) gets 32-px overlaps and
+    its tiles give the whole-image output; DPED's 12x64 (radius 18) gets 48; a TFLite file
+    keeps the default 64."""
+    import keras
+
+    from pirm_enhance.enhancer import Enhancer
+    from pirm_enhance.runners import make_runner
+    from pirm_enhance.tiling import DEFAULT_OVERLAP, graph_receptive_radius
+
+    keras.utils.set_random_seed(0)
+    overlaps = {}
+    for arch in ("srcnn", "dped_resnet_12_64"):
+        path = tmp_path / f"{arch}.pb"
+        pe.export(pe.build_model(arch), path, format="pb", allow_rule_violations=True, measure_ram=False,
+                  check=False)
+        runner = make_runner(path)
+        overlaps[arch] = (graph_receptive_radius(runner.graph, runner.input, runner.output),
+                          Enhancer(str(path)).overlap)
+    assert overlaps == {"srcnn": (8, 32), "dped_resnet_12_64": (18, 48)}
+    img = synthetic_photo(150, 170, seed=4)
+    whole = make_runner(tmp_path / "srcnn.pb")(img[None])[0]
+    tiled = Enhancer(str(tmp_path / "srcnn.pb"), tile=64)
+    assert tiled.overlap == 32
+    np.testing.assert_allclose(tiled(img), whole, atol=2e-5)
+    pe.export(pe.build_model("srcnn"), tmp_path / "s.tflite", format="tflite", measure_ram=False, check=False)
+    assert Enhancer(str(tmp_path / "s.tflite")).overlap == DEFAULT_OVERLAP

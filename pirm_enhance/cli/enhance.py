@@ -37,7 +37,8 @@ def parser():
                         "model files)")
     p.add_argument("--overlap", type=_overlap, default="auto",
                    help="tile overlap in pixels (multiple of 32), or auto (default: 32 where the model's "
-                        "receptive radius is at most 16 px, 48 up to 24, else 64)")
+                        "receptive radius is at most 16 px, 48 up to 24, else 64; .pb files by the radius read "
+                        "from their ops, 64 for other model files)")
     p.add_argument("--max-pixels", type=positive_float, default=100e6, help="refuse larger images")
     p.add_argument("--post", choices=sorted(POSTS),
                    help="post-processing of the model's output: mpse = MPSE phase 3 (thesis 3.1.3): "
