@@ -64,6 +64,12 @@ def test_tflite_quantized_variants(quantization, tmp_path):
         assert report["max_abs_diff"] < 2e-2
     if quantization == "int16x8":  # 16-bit activations: far closer to float than int8
         assert report["max_abs_diff"] < 0.05
+        # only the instance norms' deviations and divisions stay float
+        assert set(report["float_ops"]) == {"ADD_N", "SQRT", "DIV"}
+    elif quantization == "int8":
+        assert report["float_ops"] == {}
+    else:
+        assert "float_ops" not in report
 
 
 def test_int8_with_fake_quant_ranges_converts_every_architecture(model):

@@ -144,6 +144,7 @@ def test_instance_norms_take_the_batch_norm_form_in_float_graphs_only(tmp_path):
     report = export(model, tmp_path / "q.tflite", format="tflite", quantization="int16x8", measure_ram=False,
                     allow_rule_violations=True, calibration_images=[tmp_path / "c.png"])
     assert report["lowered"] == {"norm0": "float_statistics", "norm1": "float_statistics"}
+    assert report["float_ops"] == {"ADD_N": 4, "DIV": 2, "SQRT": 2}  # and nothing else in float
     assert "graph_form" not in vars(model.get_layer("norm0"))
 
 

@@ -93,6 +93,25 @@ def tflite_bytes(model, quantization="float32", calibration=None, clip=False, in
     return simulated if scores[0] >= scores[1] else own
 
 
+def float_ops(data):
+    """``{op name: count}`` of the ops of a TFLite file that compute in float, quantize and
+    dequantize ops left out: in an int16x8 file the instance norms' ``ADD_N``, ``SQRT`` and
+    ``DIV`` (:meth:`pirm_enhance.layers.InstanceNorm._float_statistics_form`), and any op
+    the converter could not quantize; an int8 file has none."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=data)
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    found = {}
+    for op in interpreter._get_ops_details():
+        name = op["op_name"]
+        if name in ("QUANTIZE", "DEQUANTIZE") or not len(op["outputs"]):
+            continue
+        if dtypes.get(op["outputs"][0]) == np.float32:
+            found[name] = found.get(name, 0) + 1
+    return dict(sorted(found.items()))
+
+
 def _calibration_psnr(data, model, images):
     """Mean PSNR (:func:`pirm_enhance.metrics.psnr`, both clipped to [0, 1]) of a TFLite
     file's outputs against ``model``'s on ``images``."""
@@ -285,7 +304,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     brings the simulated output closest to float on the calibration images) or
     ``"minmax"`` (the converter's rule); after fine-tuning, the rule it trained with.
     ``lowering`` (``"auto"`` / ``"none"``): see :func:`write`; the report names the
-    convolutions rewritten under ``"lowered"``.
+    convolutions rewritten under ``"lowered"``, and for int8 / int16x8 TFLite the ops left
+    in float under ``"float_ops"`` (:func:`float_ops`).
     """
     from pirm_enhance.exporters.checks import check_export
     from pirm_enhance.runners import make_runner
@@ -317,6 +337,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
               "quantization": quantization if format == "tflite" else "float32",
               "input_size": list(input_size) if input_size is not None else None,
               "lowered": planned(model, graph_lowering(format, quantization, lowering))}
+    if format == "tflite" and quantization in ("int8", "int16x8"):
+        report["float_ops"] = float_ops(pathlib.Path(path).read_bytes())
     if qat is not None:
         report["qat"] = {k: v for k, v in qat.items() if k != "history"}
     if check:
