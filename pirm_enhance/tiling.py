@@ -27,6 +27,7 @@ the model's activations within a fixed budget (:func:`auto_tile`, from
 
 import logging
 import math
+import sys
 
 import keras
 import numpy as np
@@ -298,7 +299,7 @@ _POINTWISE_OPS = frozenset((
     "Add", "AddV2", "AddN", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Pow",
     "SquaredDifference", "BiasAdd", "FusedBatchNorm", "FusedBatchNormV3", "ClipByValue", "Select",
     "SelectV2", "Pad", "PadV2", "MirrorPad", "Slice", "StridedSlice", "ConcatV2", "Concat",
-    "Pack", "Tile", "ZerosLike", "OnesLike", "StopGradient", "Snapshot"))
+    "ZerosLike", "OnesLike", "StopGradient", "Snapshot"))
 _REDUCTIONS = frozenset(("Mean", "Sum", "Max", "Min", "Prod"))
 _SHAPE_OPS = frozenset(("Shape", "ShapeN", "Size", "Rank"))
 
@@ -319,8 +320,11 @@ def graph_receptive_radius(graph, input_tensor, output_tensor):
     :data:`DEFAULT_OVERLAP`)."""
     memo = {}
 
-    def const(tensor):
-        return tf.get_static_value(tensor) if tensor.op.type == "Const" else None
+    def const(tensor):  # a value known without running the graph (a constant, a stack of them)
+        try:
+            return tf.get_static_value(tensor)
+        except Exception:
+            return None
 
     def reach(tensor):
         key = tensor.name
@@ -348,6 +352,11 @@ def graph_receptive_radius(graph, input_tensor, output_tensor):
                 raise _UnknownReach(f"{op.name} ({kind})")
             return found[0]  # over channels: pixel by pixel
         if kind in _POINTWISE_OPS:
+            if kind == "StridedSlice" and np.any(const(op.inputs[3]) != 1):
+                raise _UnknownReach(f"{op.name}: a strided slice")  # or strides not known
+            axis = const(op.inputs[0] if kind == "Concat" else op.inputs[-1]) if "Concat" in kind else None
+            if axis is not None and int(axis) % (op.outputs[0].shape.rank or 4) in (1, 2):
+                raise _UnknownReach(f"{op.name}: a concatenation across pixels")
             if len({(r[2], r[3]) for r in spatial}) > 1:
                 raise _UnknownReach(f"{op.name}: inputs on different grids")
             return (max(r[0] for r in spatial), max(r[1] for r in spatial), spatial[0][2], spatial[0][3])
@@ -377,8 +386,6 @@ def graph_receptive_radius(graph, input_tensor, output_tensor):
             by, bx = (float(v) for v in block)
             return (ry, rx, sy * by, sx * bx) if kind == "SpaceToBatchND" else (ry, rx, sy / by, sx / bx)
         raise _UnknownReach(f"{op.name} ({kind})")
-
-    import sys
 
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20000))

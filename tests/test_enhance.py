@@ -303,20 +303,24 @@ def test_frozen_graph_files_take_the_tile_their_measured_activations_allow(tmp_p
 def test_a_frozen_graphs_radius_read_from_its_ops_never_falls_short_of_the_measured_one(arch, tmp_path):
     """:func:`pirm_enhance.tiling.graph_receptive_radius` on every architecture's ``.pb``
     file is unknown (``None``) or at least the radius the Keras model's gradient shows
-    (its fixed-statistics twin), so the overlap it gives a file keeps tiling exact."""
+    (its fixed-statistics twin), so the overlap it gives a file keeps tiling exact. Where
+    the gradient reaches the whole probe (a global feature, or no gradient through dead
+    random units) there is no local radius to compare with."""
+    import keras
     from zoo_checks import tiny_model
 
     from pirm_enhance.runners import make_runner
     from pirm_enhance.tiling import RADIUS_PROBE, TiledModel, graph_receptive_radius
 
+    keras.utils.set_random_seed(0)
     model = tiny_model(arch)
     measured = TiledModel(model, overlap="auto").radius
     path = tmp_path / f"{arch}.pb"
     pe.export(model, path, format="pb", allow_rule_violations=True, measure_ram=False, check=False)
     runner = make_runner(path)
     read = graph_receptive_radius(runner.graph, runner.input, runner.output)
-    if read is not None:
-        assert read >= min(measured, RADIUS_PROBE // 2 - 8), (read, measured)
+    if read is not None and measured < RADIUS_PROBE // 2 - 8:
+        assert read >= measured, (read, measured)
 
 
 def test_frozen_graph_files_overlap_by_their_radius_and_stay_exact(tmp_path):
