@@ -184,11 +184,10 @@ def _make_variant(model, name, runtime, workdir, size=None):
     target = pathlib.Path(workdir) / f"{name.replace('.', '_').replace('/', '_')}_{runtime}{FORMATS[fmt].suffix}"
     export(model, target, format=fmt, quantization=quant, allow_rule_violations=True, measure_ram=False,
            check=False, input_size=size if runtime in FIXED_SIZE_RUNTIMES else None)
+    runner = make_runner(target, name=f"{name} [{runtime}]")
     if runtime in KEPT_BUFFER_RUNTIMES:
-        from pirm_enhance.runners import TFLiteRunner
-
-        return TFLiteRunner(target, name=f"{name} [{runtime}]", low_memory=False), target
-    return make_runner(target, name=f"{name} [{runtime}]"), target
+        runner.low_memory = False  # read when the runner first compiles
+    return runner, target
 
 
 def _base_runner(name):

@@ -80,8 +80,6 @@ class InstanceNorm(keras.layers.Layer):
         form = getattr(self, "graph_form", None)
         if form == "batch_norm" and _QUANT_HOOK[0] is None and x.shape[0] == 1:
             return self._batch_norm_form(x)
-        if form == "float_statistics" and _QUANT_HOOK[0] is None:
-            return self._float_statistics_form(x)
         # centred * centred, not square(x - mean): the converter fuses the latter into
         # SQUARED_DIFFERENCE, which LiteRT's int16x8 kernels do not take
         mean = spatial_mean(x)
@@ -92,7 +90,8 @@ class InstanceNorm(keras.layers.Layer):
             inverse = quant_point(ops.rsqrt(quant_point(var + self.epsilon)))
             return quant_point(quant_point(centred * inverse) * self.scale) + self.shift
         var = spatial_mean(centred * centred)
-        return centred / ops.sqrt(var + self.epsilon) * self.scale + self.shift
+        deviation = self._float_deviation(var) if form == "float_statistics" else ops.sqrt(var + self.epsilon)
+        return centred / deviation * self.scale + self.shift
 
     def _batch_norm_form(self, x):
         """The same function in fewer passes over the image, for float inference graphs of
@@ -108,27 +107,23 @@ class InstanceNorm(keras.layers.Layer):
         var = spatial_mean(tf.math.squared_difference(x, mean))
         return fused_normalise(x, mean, var, self.scale, self.shift, self.epsilon)
 
-    def _float_statistics_form(self, x):
-        """The same function, written for int16x8 TFLite files (set by
-        :mod:`pirm_enhance.lowering` while such an export traces): the converter's float
-        fallback keeps ``ADD_N``, ``SQRT`` and ``DIV`` in float, so the standard deviation
-        and the division by it are never rounded to int16. Int16 activations cannot hold
-        them: one scale per tensor, and a per-image standard deviation, or its inverse,
-        spans more than that scale covers across photos (a flat crop's inverse was up to 3x
-        its calibrated range on held-out photos). The means and squared deviations stay
-        int16; the normalised tensor, whose range no longer depends on the photo, is int16
-        again. Written so that the converter does not turn ``d / sqrt(v)`` into int16
-        ``d * rsqrt(v)``: ``add_n`` for both additions (it has no int16 kernel), the second
-        adding 1e-30, which leaves a float32 deviation of at least ``sqrt(epsilon)``
-        unchanged."""
+    def _float_deviation(self, var):
+        """``sqrt(var + epsilon)`` as int16x8 TFLite files compute it (the ``"float_statistics"``
+        form, set by :mod:`pirm_enhance.lowering` while such an export traces): the
+        converter's float fallback keeps ``ADD_N``, ``SQRT`` and the ``DIV`` by the result in
+        float, so the standard deviation and the division by it are never rounded to int16.
+        Int16 activations cannot hold them: one scale per tensor, and a per-image standard
+        deviation, or its inverse, spans more than that scale covers across photos (a flat
+        crop's inverse was up to 3x its calibrated range on held-out photos). The means and
+        squared deviations stay int16; the normalised tensor, whose range no longer depends
+        on the photo, is int16 again. Written so that the converter does not turn ``d /
+        sqrt(v)`` into int16 ``d * rsqrt(v)``: ``add_n`` for both additions (it has no int16
+        kernel), the second adding 1e-30, which leaves a float32 deviation of at least
+        ``sqrt(epsilon)`` unchanged."""
         import tensorflow as tf
 
-        mean = spatial_mean(x)
-        centred = x - mean
-        var = spatial_mean(centred * centred)
         std = tf.sqrt(tf.add_n([var, tf.fill(tf.shape(var), tf.constant(self.epsilon, var.dtype))]))
-        std = tf.add_n([std, tf.fill(tf.shape(std), tf.constant(1e-30, std.dtype))])
-        return centred / std * self.scale + self.shift
+        return tf.add_n([std, tf.fill(tf.shape(std), tf.constant(1e-30, std.dtype))])
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

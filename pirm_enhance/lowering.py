@@ -48,7 +48,7 @@ deviation; centring first kept 1e-4 and most of the time. Int8 TFLite keeps the 
 as written.
 
 Int16x8 TFLite files get the norms' ``"float_statistics"`` form instead
-(:meth:`pirm_enhance.layers.InstanceNorm._float_statistics_form`): the standard
+(:meth:`pirm_enhance.layers.InstanceNorm._float_deviation`): the standard
 deviation and the division by it stay float (ops without an int16 kernel, which the
 exporter lets the converter keep in float), since one int16 scale per tensor cannot
 hold a per-image inverse deviation across photos. PPCN teacher, 80 held-out 100-px
@@ -69,10 +69,11 @@ import contextlib
 import numpy as np
 
 TARGETS = ("tf", "tflite", "tflite_int16x8")
-NORM_TARGETS = ("tf", "tflite")  # the instance norms' batch-norm form (see the module doc)
-# int16x8 TFLite: the instance norms' float-statistics form only, no convolution rewrites
-# (their partial sums would be one more rounded tensor)
-FLOAT_STATISTICS_TARGETS = ("tflite_int16x8",)
+# the form each target gives the instance norms (see the module doc)
+NORM_FORMS = {"tf": "batch_norm", "tflite": "batch_norm", "tflite_int16x8": "float_statistics"}
+# the targets whose convolutions are rewritten: not int16x8 TFLite, where the partial sums
+# would be one more rounded tensor
+CONVOLUTION_TARGETS = ("tf", "tflite")
 MAX_STACKED_OUT = 4
 MIN_STACKED_OUT_IN = 16
 MAX_STACKED_IN = 4
@@ -90,17 +91,15 @@ def _eligible(layer):
             and getattr(layer, "groups", 1) == 1 and kh % 2 == 1 and kw % 2 == 1 and kh > 1)
 
 
-def _norm_eligible(layer, target):
+def _norm_form(layer, target):
+    """The :data:`NORM_FORMS` entry of ``target`` for a built :class:`InstanceNorm`, else
+    ``None`` (also for the batch-norm form below its smallest epsilon)."""
     from pirm_enhance.layers import MIN_FUSED_EPSILON, InstanceNorm
 
-    return (target in NORM_TARGETS and type(layer) is InstanceNorm and layer.built
-            and layer.epsilon >= MIN_FUSED_EPSILON)
-
-
-def _float_statistics_eligible(layer, target):
-    from pirm_enhance.layers import InstanceNorm
-
-    return target in FLOAT_STATISTICS_TARGETS and type(layer) is InstanceNorm and layer.built
+    form = NORM_FORMS.get(target)
+    if type(layer) is not InstanceNorm or not layer.built:
+        return None
+    return None if form == "batch_norm" and layer.epsilon < MIN_FUSED_EPSILON else form
 
 
 def plan(layer, target):
@@ -108,11 +107,10 @@ def plan(layer, target):
     rewrite :func:`split_kernels` gives ``layer``."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    if _norm_eligible(layer, target):
-        return "batch_norm"
-    if _float_statistics_eligible(layer, target):
-        return "float_statistics"
-    if target in FLOAT_STATISTICS_TARGETS or not _eligible(layer) or not layer.built:
+    form = _norm_form(layer, target)
+    if form is not None:
+        return form
+    if target not in CONVOLUTION_TARGETS or not _eligible(layer) or not layer.built:
         return None
     kh, kw, cin, cout = (int(v) for v in layer.kernel.shape)
     if cout <= MAX_STACKED_OUT and cin >= MIN_STACKED_OUT_IN and kw > 1:
@@ -151,7 +149,6 @@ def stacked_input_conv(inputs, kernel):
 
 
 _REWRITES = {"output": stacked_output_conv, "input": stacked_input_conv}
-_NORM_FORMS = ("batch_norm", "float_statistics")  # set as an InstanceNorm's graph_form
 
 
 def _layers(model):
@@ -177,7 +174,7 @@ def lower(model, target):
         how = plan(layer, target)
         if how is None:
             continue
-        if how in _NORM_FORMS:
+        if how in NORM_FORMS.values():
             patched[layer.name] = (layer, how, vars(layer).get("graph_form"))
             layer.graph_form = how
             continue
@@ -197,7 +194,7 @@ def split_kernels(model, target="tf"):
         yield {name: how for name, (_, how, _) in patched.items()}
     finally:
         for layer, how, previous in patched.values():
-            attribute = "graph_form" if how in _NORM_FORMS else "convolution_op"
+            attribute = "graph_form" if how in NORM_FORMS.values() else "convolution_op"
             if previous is None:
                 delattr(layer, attribute)
             else:

@@ -42,12 +42,11 @@ def measure(model_path, image_path, low_memory=None):
 
     quiet_tensorflow()
     from pirm_enhance.data.io import read_float
-    from pirm_enhance.runners import TFLiteRunner, make_runner
+    from pirm_enhance.runners import make_runner
 
-    if low_memory is not None and str(model_path).endswith(".tflite"):
-        runner = TFLiteRunner(model_path, low_memory=low_memory)
-    else:
-        runner = make_runner(model_path)
+    runner = make_runner(model_path)
+    if low_memory is not None and runner.kind == "tflite":
+        runner.low_memory = low_memory  # read when the runner first compiles
     return runner_ram(runner, read_float(image_path)[None])
 
 

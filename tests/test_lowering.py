@@ -148,22 +148,13 @@ def test_instance_norms_take_the_batch_norm_form_in_float_graphs_only(tmp_path):
     assert "graph_form" not in vars(model.get_layer("norm0"))
 
 
-def _op_types(data):
-    """``[(op name, output dtype name)]`` of a TFLite file."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=data)
-    dtypes = {t["index"]: t["dtype"].__name__ for t in interpreter.get_tensor_details()}
-    return [(op["op_name"], dtypes[op["outputs"][0]]) for op in interpreter._get_ops_details()]
-
-
 def test_int16x8_instance_norms_divide_in_float_and_keep_the_function(tmp_path):
     """In an int16x8 file each instance norm's standard deviation and the division by it run
     in float (ADD_N, SQRT, DIV; no int16 RSQRT), the convolutions in int16; the float
     form is the layer's function in Keras, and on a crop whose statistics lie far outside
     the calibration's (one flat, one busy channel) the file stays closer to float than the
     layer as written."""
-    from pirm_enhance.exporters.writers import tflite_bytes
+    from pirm_enhance.exporters.writers import op_output_types, tflite_bytes
     from pirm_enhance.layers import InstanceNorm
 
     keras.utils.set_random_seed(0)
@@ -183,7 +174,7 @@ def test_int16x8_instance_norms_divide_in_float_and_keep_the_function(tmp_path):
     model = keras.Model(inp, keras.layers.Conv2D(3, 3, padding="same", name="head")(h))
     calibration = [rng.random((32, 32, 3)).astype(np.float32) for _ in range(4)]
     data = tflite_bytes(model, "int16x8", calibration)
-    ops = _op_types(data)
+    ops = [(op, np.dtype(dtype).name) for op, dtype in op_output_types(data)]
     assert ("DIV", "float32") in ops and ("SQRT", "float32") in ops and ("RSQRT", "int16") not in ops
     assert [dtype for op, dtype in ops if op == "CONV_2D"] == ["int16", "int16"]
     # a nearly flat crop: calibrated on busy ones, its inverse deviation is far outside the

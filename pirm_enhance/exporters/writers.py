@@ -93,21 +93,24 @@ def tflite_bytes(model, quantization="float32", calibration=None, clip=False, in
     return simulated if scores[0] >= scores[1] else own
 
 
-def float_ops(data):
-    """``{op name: count}`` of the ops of a TFLite file that compute in float, quantize and
-    dequantize ops left out: in an int16x8 file the instance norms' ``ADD_N``, ``SQRT`` and
-    ``DIV`` (:meth:`pirm_enhance.layers.InstanceNorm._float_statistics_form`), and any op
-    the converter could not quantize; an int8 file has none."""
+def op_output_types(data):
+    """``[(op name, dtype of its first output)]`` of a TFLite file, in execution order."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=data)
     dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    return [(op["op_name"], dtypes.get(op["outputs"][0]) if len(op["outputs"]) else None)
+            for op in interpreter._get_ops_details()]
+
+
+def float_ops(data):
+    """``{op name: count}`` of the ops of a TFLite file that compute in float, quantize and
+    dequantize ops left out: in an int16x8 file the instance norms' ``ADD_N``, ``SQRT`` and
+    ``DIV`` (:meth:`pirm_enhance.layers.InstanceNorm._float_deviation`), and any op
+    the converter could not quantize; an int8 file has none."""
     found = {}
-    for op in interpreter._get_ops_details():
-        name = op["op_name"]
-        if name in ("QUANTIZE", "DEQUANTIZE") or not len(op["outputs"]):
-            continue
-        if dtypes.get(op["outputs"][0]) == np.float32:
+    for name, dtype in op_output_types(data):
+        if name not in ("QUANTIZE", "DEQUANTIZE") and dtype == np.float32:
             found[name] = found.get(name, 0) + 1
     return dict(sorted(found.items()))
 
