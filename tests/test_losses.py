@@ -1,5 +1,6 @@
 """Each loss against its formula on hand-checked inputs."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -98,6 +99,13 @@ def test_vgg_from_matconvnet_file(tmp_path, pair):
     assert vgg.source.startswith("matconvnet")
     kernel = vgg.model.get_layer("conv1_1").kernel.numpy()
     np.testing.assert_allclose(kernel, np.transpose(layers[0]["weights"][0, 0], (1, 0, 2, 3)))
+    # a model that stops before conv5_4 (PPCN's contextual loss reads conv4_2) loads from the
+    # whole file (it used to ask the file's conv4_3 of a model without one)
+    shallow = losses.VGG19Features(["conv4_2"], weights=tmp_path / "vgg.mat")
+    assert [l.name for l in shallow.model.layers if isinstance(l, keras.layers.Conv2D)][-1] == "conv4_2"
+    both = losses.VGG19Features(["conv4_2", "relu5_4"], weights=tmp_path / "vgg.mat")
+    np.testing.assert_allclose(shallow(pair[0])["conv4_2"].numpy(), both(pair[0])["conv4_2"].numpy(),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_texture_loss_is_the_negative_discriminator_loss(pair):
@@ -108,9 +116,52 @@ def test_texture_loss_is_the_negative_discriminator_loss(pair):
     te = np.pad(t, ((0, 0), (0, 0), (0, 8), (0, 0)), mode="edge")
     ee = np.pad(e, ((0, 0), (0, 0), (0, 8), (0, 0)), mode="edge")
     swaps = tf.constant([1, 0])
-    d = float(losses.discriminator_loss(disc, te, ee, swaps))
-    assert d > 0
-    assert float(losses.texture_loss(disc, te, ee, swaps)) == pytest.approx(-d, rel=1e-5)
+    assert float(losses.discriminator_loss(disc, te, ee, swaps)) > 0
+    # DPED's generator step shows the discriminator every image enhanced (adv_ = all_zeros):
+    # the texture loss is the negative discriminator loss without swaps, whatever the draw
+    d = float(losses.discriminator_loss(disc, te, ee, tf.constant([0, 0])))
+    for draw in ([1, 0], [0, 0], [1, 1]):
+        assert float(losses.texture_loss(disc, te, ee, tf.constant(draw))) == pytest.approx(-d, rel=1e-5)
+    probs = disc(losses.to_gray(ee)).numpy()
+    assert -d == pytest.approx(float(np.sum(np.log(probs[:, 1]))), rel=1e-5)
+
+
+# parameters of each layout at 100x100, counted by hand from the TF1 codes (DPED models.py,
+# PPCN train/models.py ``adversarial``): kernels + biases, the norms' shift and scale, the two
+# dense layers on 7x7 maps
+DISCRIMINATOR_PARAMETERS = {
+    "dped": (11 * 11 * 48 + 48) + (5 * 5 * 48 * 128 + 128 + 256) + (9 * 128 * 192 + 192 + 384)
+            + (9 * 192 * 192 + 192 + 384) + (9 * 192 * 128 + 128 + 256) + (128 * 49 * 1024 + 1024) + 2050,
+    "ppcn": (9 * 9 * 64 + 64) + (5 * 5 * 64 * 128 + 128 + 256) + (9 * 128 * 192 + 192 + 384)
+            + (9 * 192 * 192 + 192 + 384) + (9 * 192 * 256 + 256 + 512) + (9 * 256 * 256 + 256 + 512)
+            + (256 * 49 * 1024 + 1024) + 2050,
+}
+
+
+@pytest.mark.parametrize("layout", sorted(DISCRIMINATOR_PARAMETERS))
+def test_discriminator_layouts_are_the_codes(layout):
+    disc = losses.Discriminator(100, layout=layout)
+    assert disc.count_params() == DISCRIMINATOR_PARAMETERS[layout]
+    assert DISCRIMINATOR_PARAMETERS["dped"] == 7_361_122 and DISCRIMINATOR_PARAMETERS["ppcn"] == 14_646_402
+    convs = [layer for layer in disc.layers if isinstance(layer, keras.layers.Conv2D)]
+    expected = [(f, k, s) for f, k, s, _ in losses.texture.DISCRIMINATOR_LAYOUTS[layout]]
+    assert [(c.filters, c.kernel_size[0], c.strides[0]) for c in convs] == expected
+    assert len(convs) == {"dped": 5, "ppcn": 6}[layout]
+    assert disc.get_layer("fc1").kernel.shape[0] == convs[-1].filters * 7 * 7
+    # both codes start every bias at 0.01 and every kernel as a truncated normal of std 0.01
+    for layer in (*convs, disc.get_layer("fc1"), disc.get_layer("fc2")):
+        np.testing.assert_array_equal(layer.bias.numpy(), np.float32(0.01))
+        kernel = layer.kernel.numpy()
+        assert np.abs(kernel).max() <= 0.02 + 1e-6 and 0.007 < kernel.std() < 0.0095, layer.name
+    probs = disc(tf.zeros((3, 100, 100, 1)))
+    np.testing.assert_allclose(np.sum(probs, axis=1), 1.0, rtol=1e-6)
+    restored = losses.Discriminator.from_config(disc.get_config())
+    assert restored.layout == layout and restored.count_params() == disc.count_params()
+
+
+def test_an_unknown_discriminator_layout_is_refused():
+    with pytest.raises(ValueError, match="dped"):
+        losses.Discriminator(100, layout="dpd")
 
 
 def test_contextual_loss(pair):

@@ -88,12 +88,15 @@ def test_l1_without_channel_weights_is_the_plain_l1():
 @pytest.mark.parametrize("name, cls", [("kaist_enh", losses.RelativisticDiscriminator),
                                        ("snpr", losses.SNPRDiscriminator),
                                        ("geometry", losses.Discriminator),
-                                       ("menet", losses.Discriminator)])
+                                       ("menet", losses.Discriminator),
+                                       ("ppcn_teacher", losses.Discriminator)])
 def test_the_loop_builds_the_recipes_discriminator_and_saves_it(name, cls, tmp_path):
     rec = recipe(name)
     gen = zoo_checks.tiny_model(rec["arch"])
     trainer = build_trainer(rec, SIZE, tf.distribute.get_strategy(), vgg_weights="random", generator=gen)
     assert isinstance(trainer.discriminator, cls)
+    if cls is losses.Discriminator:  # PPCN trains its own, larger layout (6 convolutions)
+        assert trainer.discriminator.layout == ("ppcn" if name.startswith("ppcn") else "dped")
     if vgg_layers(rec):
         assert set(trainer.vgg.layers) == set(vgg_layers(rec))
     ckpt, manager = make_checkpoint(trainer, tmp_path)

@@ -88,7 +88,8 @@ def geometry_losses(target, output_oc, output_oe, discriminator, swaps, vgg):
          "style": style_loss(vgg(target), vgg(OE))}
 
     ``discriminator``, ``swaps``: DPED's texture discriminator and the per-image 0/1 draw
-    of :func:`pirm_enhance.losses.texture_loss`; ``vgg``: a callable ``images ->
+    (which the generator's term, :func:`pirm_enhance.losses.texture_loss`, ignores, as DPED's
+    generator step did); ``vgg``: a callable ``images ->
     {layer: features}`` such as ``VGG19Features(STYLE_LAYERS, weights=...)``."""
     return {
         "ssim": ssim_loss(target, output_oc),

@@ -62,6 +62,13 @@ class VGG19Features:
         self.model.trainable = False
         self.source = self._load(weights)
 
+    def _built_convs(self):
+        """The convolutions the model holds, in order: those up to the deepest layer asked for
+        (PPCN's contextual loss reads conv4_2, so the model stops there, while a weights file
+        holds all sixteen)."""
+        built = {layer.name for layer in self.model.layers}
+        return [name for name in _conv_names() if name in built]
+
     def _load(self, weights):
         if weights is None:
             log.warning("VGG-19 has RANDOM weights (%s init): content/contextual losses "
@@ -77,7 +84,7 @@ class VGG19Features:
                     "--vgg PATH to imagenet-vgg-verydeep-19.mat (MatConvNet, as DPED used) or --vgg random "
                     "(tests only)") from None
             convs = [l for l in reference.layers if isinstance(l, keras.layers.Conv2D)]
-            for name, layer in zip(_conv_names(), convs):
+            for name, layer in zip(self._built_convs(), convs):
                 kernel, bias = layer.get_weights()
                 if name == "conv1_1":
                     kernel = kernel[:, :, ::-1, :]  # keras weights expect BGR input
@@ -108,7 +115,7 @@ class VGG19Features:
         missing = [n for n in _conv_names() if n not in found]
         if missing:
             raise ModelFileError(f"{path}: not the MatConvNet VGG-19 file (missing {missing})")
-        for name in _conv_names():
+        for name in self._built_convs():
             self.model.get_layer(name).set_weights(list(found[name]))
         return f"matconvnet ({path})"
 

@@ -64,13 +64,14 @@ RECIPES = {
                      "source": "RSGUNet public code: content 0.001 (mean of 3 VGG layers), texture 17.5, "
                                "TV 100, 0.5 x 1000 x (1 - MS-SSIM), 0.05 x sum|y - x| / (2 batch)"},
     "ppcn_teacher": {"arch": "ppcn_teacher", "contextual": 40.0, "contextual_layer": "conv4_2",
-                     "ssim": 250.0, "texture": 1.0, "color": 1.0, "tv": 2000.0,
+                     "ssim": 250.0, "texture": 1.0, "gan": "ppcn", "color": 1.0, "tv": 2000.0,
                      "lr": 5e-4, "lr_decay": 0.1, "lr_decay_every": 10000, "batch_size": 50,
                      "patch_size": 100, "steps": 30000,
                      "source": "PPCN (Hui et al., PIRM 2018): 10 x (4 contextual + 25 (1 - SSIM)) + texture "
-                               "+ color + 2000 TV; lr / 10 every 10k"},
+                               "+ color + 2000 TV; lr / 10 every 10k; PPCN's discriminator (6 convolutions, code "
+                               "train/models.py)"},
     "ppcn_student": {"arch": "ppcn_student", "contextual": 40.0, "contextual_layer": "conv4_2",
-                     "ssim": 250.0, "texture": 1.0, "color": 1.0, "tv": 2000.0, "kd": 75.0,
+                     "ssim": 250.0, "texture": 1.0, "gan": "ppcn", "color": 1.0, "tv": 2000.0, "kd": 75.0,
                      "teacher": "ppcn_teacher.paper",
                      "lr": 5e-4, "lr_decay": 0.1, "lr_decay_every": 10000, "batch_size": 50,
                      "patch_size": 100, "steps": 30000,
@@ -202,7 +203,7 @@ VGG_TERMS = ("content", "contextual", "style")  # the terms that read VGG-19 fea
 DEFAULT_CONTENT_LAYERS = ("relu5_4",)  # DPED's content layer
 DEFAULT_CONTEXTUAL_LAYER = "conv4_2"  # PPCN's contextual layer
 DEFAULT_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_4", "relu4_4")  # losses.geometry.STYLE_LAYERS
-GAN_KINDS = ("dped", "ragan", "snpr")  # the adversarial term's kinds (trainer.GANS); "dped" by default
+GAN_KINDS = ("dped", "ppcn", "ragan", "snpr")  # the adversarial term's kinds (trainer.GANS); "dped" by default
 
 
 def content_layers(rec):

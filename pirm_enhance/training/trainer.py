@@ -35,8 +35,12 @@ class GAN:
 
 
 GANS = {
-    # DPED's texture loss: a grayscale patch discriminator with random target/enhanced swaps
+    # DPED's texture loss: a grayscale patch discriminator; its own step draws random
+    # target/enhanced swaps, the generator's shows it every image enhanced
     "dped": GAN(losses.Discriminator, lambda rec, patch: losses.Discriminator(patch),
+                losses.texture_loss, losses.discriminator_loss),
+    # PPCN: DPED's texture loss and swaps with PPCN's larger discriminator (6 convolutions)
+    "ppcn": GAN(losses.Discriminator, lambda rec, patch: losses.Discriminator(patch, layout="ppcn"),
                 losses.texture_loss, losses.discriminator_loss),
     # KAIST-VICLAB: relativistic average GAN on grayscale
     "ragan": GAN(losses.RelativisticDiscriminator, lambda rec, patch: _ragan_critic(rec),
