@@ -47,8 +47,9 @@ AGREEMENT = 2e-3
 CACHE_FILE = "runtimes.json"
 # what the tile graphs are built from; a new value retires measurements of older graphs
 # (2: the large-convolution rewrites of pirm_enhance.lowering; 3: fixed-statistics instance
-# norms as one FusedBatchNormV3)
-TILE_GRAPHS = 3
+# norms as one FusedBatchNormV3; 4: the RGB heads' row partial sums added by a depthwise
+# convolution, lowering.row_adder)
+TILE_GRAPHS = 4
 
 
 class KerasTiles:

@@ -23,10 +23,13 @@ def test_rewrites_compute_the_same_convolution(kh, kw, cin, cout):
         x = tf.constant(rng.random(shape, np.float32))
         ref = tf.nn.conv2d(x, kernel, 1, "SAME").numpy()
         scale = np.abs(ref).max()
-        for rewrite in (lowering.stacked_output_conv, lowering.stacked_input_conv):
+        rewrites = {"output, tf": lambda x, k: lowering.stacked_output_conv(x, k, target="tf"),
+                    "output, tflite": lambda x, k: lowering.stacked_output_conv(x, k, target="tflite"),
+                    "input": lowering.stacked_input_conv}
+        for how, rewrite in rewrites.items():
             out = rewrite(x, kernel).numpy()
             assert out.shape == ref.shape
-            assert np.abs(out - ref).max() <= 1e-5 * scale, rewrite.__name__
+            assert np.abs(out - ref).max() <= 1e-5 * scale, how
 
 
 @pytest.mark.parametrize("name", pe.list_models())
@@ -86,14 +89,18 @@ def test_exports_take_the_rewrites_and_quantized_files_do_not(tmp_path):
     lowered = tmp_path / "lowered.tflite"
     report = export(model, lowered, format="tflite", measure_ram=False)  # checked against Keras
     assert report["lowered"] == {"conv1": "input", "conv3": "output"}
-    assert sorted(_conv_ops(lowered)) == ["CONV_2D"] * 4 + ["DEPTHWISE_CONV_2D"]
-    # XNNPACK's pointers per pixel (9x9, 5x5, 5x5): 81 + 25 + 25 taps before, 9 + 9 + 25 + 5 + 5 after
+    # conv1: a depthwise 9x1 that stacks rows, a 1x9; conv2; conv3: a 1x5 to the row partial sums,
+    # the depthwise 5x1 that moves them to their rows, the one-hot 1x1 that adds them
+    assert sorted(_conv_ops(lowered)) == ["CONV_2D"] * 4 + ["DEPTHWISE_CONV_2D"] * 2
+    # XNNPACK's pointers per pixel (9x9, 5x5, 5x5): 81 + 25 + 25 taps before, 9 + 9 + 25 + 5 + 5 + 1
+    # after (the adder's 1x1 keeps one)
     assert indirection_bytes_per_pixel(plain) == 8 * (81 + 25 + 25)
-    assert indirection_bytes_per_pixel(lowered) == 8 * (9 + 9 + 25 + 5 + 5)
+    assert indirection_bytes_per_pixel(lowered) == 8 * (9 + 9 + 25 + 5 + 5 + 1)
     report = export(model, tmp_path / "g.pb", format="pb", measure_ram=False)
     assert report["lowered"] == {"conv3": "output"}
     graph = tf.compat.v1.GraphDef.FromString((tmp_path / "g.pb").read_bytes())
-    assert sum(node.op == "Conv2D" for node in graph.node) == 4
+    assert sum(node.op == "Conv2D" for node in graph.node) == 3  # the head's 1x5 partial sums
+    assert sum(node.op == "DepthwiseConv2dNative" for node in graph.node) == 1  # and their move
     report = export(model, tmp_path / "q.tflite", format="tflite", quantization="int8", measure_ram=False,
                     allow_rule_violations=True, calibration_images=None)
     assert report["lowered"] == {}
