@@ -13,8 +13,8 @@ same sum (``y[i, j, o] = sum_{r, s, c} W[r, s, c, o] x[i + r - p, j + s - q, c]`
   convolution computes the ``kh`` row partial sums ``z[i, j, r*cout + o] =
   sum_{s, c} W[r, s, c, o] x[i, j + s - q, c]`` (``kh * cout`` columns: 27 for a
   9x9 RGB head), and :func:`row_adder` adds each sum from its row, ``y[i, j, o] =
-  sum_r z[i + r - p, j, r*cout + o]`` (a one-hot depthwise ``kh x 1`` convolution,
-  then a sum over the moved copies). The zero
+  sum_r z[i + r - p, j, r*cout + o]`` (a ``kh x 1`` convolution with a one-hot kernel;
+  in TFLite a one-hot depthwise ``kh x 1`` and a one-hot ``1 x 1``). The zero
   padding of ``z`` stands for the zero padding of ``x`` (a row outside the
   image contributes nothing either way).
 * **input stacking** (TFLite only; ``cin`` at most :data:`MAX_STACKED_IN` and
@@ -135,31 +135,37 @@ def stacked_output_conv(inputs, kernel, target="tf"):
 
 def row_adder(partial, kh, cout, target="tf"):
     """``y[i, j, o] = sum_r partial[i + r - p, j, r*cout + o]`` (``p = kh // 2``, zero rows
-    outside the image): a one-hot depthwise ``kh x 1`` convolution moves each partial sum
-    to its row, then the ``kh`` moved copies are added, by a sum over a ``[.., kh, cout]``
-    reshape in TensorFlow graphs and by a one-hot ``1 x 1`` convolution in TFLite. Exact: each
-    output is the same ``kh`` additions of the same numbers.
+    outside the image). Exact either way: each output is the same ``kh`` additions of the
+    same numbers.
 
-    Not one ``kh x 1`` convolution with a one-hot ``kh*cout -> cout`` kernel (the first form):
-    a GEMM with 3 columns and 2.7x the multiply-adds (729 per pixel for a 9x9 RGB head
-    against 243 + 27), which oneDNN and XNNPACK both run slowly.
-    EdS's 9x9 head at 1280x720 on the 2-core EPYC (AVX-512), its adder alone: TensorFlow 37.4
-    -> 17.7 ms (the 1x1 form 20.3), fixed TFLite 36.9 -> 14.0 ms (the sum form 27.0). The
-    cost: the moved copies are one more tensor of ``kh*cout`` channels (100 MB at 720p for a
-    9x9 RGB head) alive beside the partial sums."""
+    * TFLite (``target="tflite"``): a one-hot depthwise ``kh x 1`` convolution moves each
+      partial sum to its row, and a one-hot ``1 x 1`` convolution adds the ``kh`` moved
+      copies: 243 + 27 multiply-adds per pixel for a 9x9 RGB head.
+    * TensorFlow graphs: one ``kh x 1`` convolution with a one-hot ``kh*cout -> cout``
+      kernel (729 per pixel, a GEMM with 3 columns).
+
+    Measured on the 2-core EPYC (AVX-512), 1280x720. EdS's 9x9 head, the adder alone: fixed
+    TFLite 36.9 -> 14.0 ms moved (a sum over a ``[.., kh, cout]`` reshape instead of the
+    1x1: 27.0); TensorFlow 37.4 -> 20.3 ms moved (17.7 with the sum). Whole files,
+    ``pirm-bench``, one -> the other: the fixed TFLite file 521 -> 501 ms, peak RSS 316 ->
+    337 MB; the frozen graph 375 -> 362 ms but 238 -> 341 MB (the moved copies are one more
+    ``kh*cout``-channel tensor, 100 MB at 720p, alive beside the partial sums), and the
+    project's SRCNN graph no faster (593 -> 599 ms) for 439 -> 481 MB. So only TFLite moves."""
     import tensorflow as tf
 
+    if target != "tflite":
+        adder = np.zeros((kh, 1, kh * cout, cout), np.float32)
+        for r in range(kh):
+            adder[r, 0, r * cout:(r + 1) * cout, :] = np.eye(cout, dtype=np.float32)
+        return tf.nn.conv2d(partial, tf.constant(adder, dtype=partial.dtype), 1, "SAME")
     shifts = np.zeros((kh, 1, kh * cout, 1), np.float32)
     for r in range(kh):
         shifts[r, 0, r * cout:(r + 1) * cout, 0] = 1.0
     moved = tf.nn.depthwise_conv2d(partial, tf.constant(shifts, dtype=partial.dtype), [1, 1, 1, 1], "SAME")
-    if target == "tflite":
-        adder = np.zeros((1, 1, kh * cout, cout), np.float32)
-        for r in range(kh):
-            adder[0, 0, r * cout:(r + 1) * cout, :] = np.eye(cout, dtype=np.float32)
-        return tf.nn.conv2d(moved, tf.constant(adder, dtype=partial.dtype), 1, "SAME")
-    shape = tf.shape(moved)
-    return tf.reduce_sum(tf.reshape(moved, tf.concat([shape[:3], [kh, cout]], 0)), axis=3)
+    adder = np.zeros((1, 1, kh * cout, cout), np.float32)
+    for r in range(kh):
+        adder[0, 0, r * cout:(r + 1) * cout, :] = np.eye(cout, dtype=np.float32)
+    return tf.nn.conv2d(moved, tf.constant(adder, dtype=partial.dtype), 1, "SAME")
 
 
 def stacked_input_conv(inputs, kernel):

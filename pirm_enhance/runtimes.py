@@ -47,8 +47,8 @@ AGREEMENT = 2e-3
 CACHE_FILE = "runtimes.json"
 # what the tile graphs are built from; a new value retires measurements of older graphs
 # (2: the large-convolution rewrites of pirm_enhance.lowering; 3: fixed-statistics instance
-# norms as one FusedBatchNormV3; 4: the RGB heads' row partial sums added by a depthwise
-# convolution, lowering.row_adder)
+# norms as one FusedBatchNormV3; 4: TFLite tiles add the RGB heads' row partial sums with a
+# depthwise and a 1x1 convolution, lowering.row_adder)
 TILE_GRAPHS = 4
 
 
