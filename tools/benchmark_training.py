@@ -31,9 +31,10 @@ def main(argv=None):
 
     import pirm_enhance as pe
     from pirm_enhance.data.synthetic import synthetic_photo
-    from pirm_enhance.losses import Discriminator, VGG19Features
+    from pirm_enhance.losses import VGG19Features
     from pirm_enhance.training import EnhancerTrainer, list_recipes, recipe
     from pirm_enhance.training.loop import make_optimizer
+    from pirm_enhance.training.trainer import build_discriminator
     from pirm_enhance.training.recipes import vgg_layers
 
     def teacher_arch(spec):  # a pretrained name or arch:checkpoint
@@ -57,7 +58,7 @@ def main(argv=None):
             vgg = VGG19Features(layers, weights=None) if layers else None
             # the recipe's own teacher architecture, random weights (speed does not depend on them)
             teacher = pe.build_model(teacher_arch(rec["teacher"])) if rec.get("kd") else None
-            disc = Discriminator(100) if rec.get("texture") else None
+            disc = build_discriminator(rec, 100)  # the recipe's own (PPCN's for PPCN)
             trainer = EnhancerTrainer(gen, rec, discriminator=disc, teacher=teacher, vgg=vgg)
             trainer.compile(make_optimizer(rec), make_optimizer(rec) if disc else None)
             fns[jit] = tf.function(trainer.update, jit_compile=jit)
