@@ -154,23 +154,27 @@ def row_adder(partial, kh, cout, target="tf"):
     import tensorflow as tf
 
     if target != "tflite":
-        adder = np.zeros((kh, 1, kh * cout, cout), np.float32)
-        for r in range(kh):
-            adder[r, 0, r * cout:(r + 1) * cout, :] = np.eye(cout, dtype=np.float32)
-        return tf.nn.conv2d(partial, tf.constant(adder, dtype=partial.dtype), 1, "SAME")
+        return tf.nn.conv2d(partial, tf.constant(_one_hot_adder(kh, cout, kh), dtype=partial.dtype), 1, "SAME")
     shifts = np.zeros((kh, 1, kh * cout, 1), np.float32)
     for r in range(kh):
         shifts[r, 0, r * cout:(r + 1) * cout, 0] = 1.0
     moved = tf.nn.depthwise_conv2d(partial, tf.constant(shifts, dtype=partial.dtype), [1, 1, 1, 1], "SAME")
-    adder = np.zeros((1, 1, kh * cout, cout), np.float32)
+    return tf.nn.conv2d(moved, tf.constant(_one_hot_adder(kh, cout, 1), dtype=partial.dtype), 1, "SAME")
+
+
+def _one_hot_adder(kh, cout, rows):
+    """A ``rows x 1`` kernel ``kh*cout -> cout`` that adds channel ``r*cout + o`` to output
+    ``o``, from row ``r`` of the kernel (``rows == kh``) or in place (``rows == 1``)."""
+    adder = np.zeros((rows, 1, kh * cout, cout), np.float32)
     for r in range(kh):
-        adder[0, 0, r * cout:(r + 1) * cout, :] = np.eye(cout, dtype=np.float32)
-    return tf.nn.conv2d(moved, tf.constant(adder, dtype=partial.dtype), 1, "SAME")
+        adder[r if rows == kh else 0, 0, r * cout:(r + 1) * cout, :] = np.eye(cout, dtype=np.float32)
+    return adder
 
 
-def stacked_input_conv(inputs, kernel):
+def stacked_input_conv(inputs, kernel, target="tflite"):
     """``conv2d(inputs, kernel, SAME)`` as a one-hot depthwise ``kh x 1`` convolution that
-    stacks the input's row shifts and one ``1 x kw`` convolution (see the module doc)."""
+    stacks the input's row shifts and one ``1 x kw`` convolution (see the module doc; the
+    same ops for every ``target``)."""
     import tensorflow as tf
 
     kh, kw, cin, cout = (int(v) for v in kernel.shape)
@@ -213,8 +217,7 @@ def lower(model, target):
             layer.graph_form = how
             continue
         patched[layer.name] = (layer, how, vars(layer).get("convolution_op"))
-        layer.convolution_op = (functools.partial(stacked_output_conv, target=target) if how == "output"
-                                else _REWRITES[how])
+        layer.convolution_op = functools.partial(_REWRITES[how], target=target)
     return patched
 
 
