@@ -80,6 +80,21 @@ def test_snpr_adversarial_term_is_its_loss_function():
                                float(losses.snpr_adversarial_loss(trainer.discriminator, enhanced)), rtol=1e-5)
 
 
+@pytest.mark.parametrize("gan", ["dped", "ppcn"])
+def test_the_generators_texture_term_shows_every_image_enhanced(gan):
+    """DPED's and PPCN's generator step feeds adv_ = all_zeros: the term is the negative
+    discriminator loss with no swaps, whichever swaps the discriminator's step draws."""
+    rec = {"name": "only_texture", "arch": "ppcn_student", "texture": 1.0, "gan": gan}
+    trainer, phone, target, enhanced, terms = _terms(rec)
+    assert trainer.discriminator.layout == gan
+    none_swapped = tf.zeros([2], tf.int32)
+    want = -float(losses.discriminator_loss(trainer.discriminator, target, enhanced, none_swapped))
+    np.testing.assert_allclose(float(terms["texture"]), want, rtol=1e-5)
+    for swaps in ([1, 0], [1, 1]):  # the draw the discriminator's step would see
+        d = float(losses.discriminator_loss(trainer.discriminator, target, enhanced, tf.constant(swaps)))
+        assert abs(-d - want) > 1e-6  # the swapped figure differs; the generator's term does not use it
+
+
 def test_l1_without_channel_weights_is_the_plain_l1():
     trainer, phone, target, enhanced, terms = _terms(_only("l1"))
     np.testing.assert_allclose(float(terms["l1"]), float(losses.l1_loss(target, enhanced)), rtol=1e-6)
