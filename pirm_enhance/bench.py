@@ -191,18 +191,15 @@ def _make_variant(model, name, runtime, workdir, size=None):
 
 
 def _base_runner(name):
-    """Keras runner of an architecture (random weights: time does not depend on them), a
-    pretrained name or a ``.keras`` file."""
+    """Keras runner of an architecture (random weights, none left at a constant:
+    :func:`pirm_enhance.zoo.timing_model`), a pretrained name or a ``.keras`` file."""
     from pirm_enhance.registry import list_models
     from pirm_enhance.runners import KerasRunner, make_runner
 
     if str(name) in list_models():
-        import keras
+        from pirm_enhance.zoo import timing_model
 
-        from pirm_enhance.registry import build_model
-
-        keras.utils.set_random_seed(0)
-        return KerasRunner(build_model(str(name)), name=f"{name} (random weights)")
+        return KerasRunner(timing_model(str(name)), name=f"{name} (random weights)")
     return make_runner(name)
 
 

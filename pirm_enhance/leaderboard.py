@@ -231,8 +231,8 @@ def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtim
     protocol (:func:`pirm_enhance.scoring.runtime.hd_runtime`: four ``dped/HD_res``
     images one by one, the mean of images 3 and 4, median over ``rounds``), interleaved
     in one process with the SRCNN baseline graph (:func:`pirm_enhance.scoring.score.baseline_runner`).
-    Timing does not depend on the weights, so architectures without official weights run
-    with random ones. ``runtime="pb"`` (default) times each model as a frozen graph in a
+    Timing does not depend on the weights' values, so architectures without official weights
+    run with random ones, none left at a constant (:func:`pirm_enhance.zoo.timing_model`). ``runtime="pb"`` (default) times each model as a frozen graph in a
     TF1 session, as the organisers ran submissions and as the baseline runs; ``"keras"``
     times the Keras model's ``tf.function``.
 
@@ -248,16 +248,13 @@ def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtim
     (what the table would read with today's CPU times). Note that the report's PSNR is
     on the final test images, ours on the validation pairs.
     """
-    import keras
-
     from pirm_enhance.graphs import frozen_graph_def
-    from pirm_enhance.registry import build_model
     from pirm_enhance.runners import FrozenGraphRunner, KerasRunner
     from pirm_enhance.scoring.challenge import challenge_scores
     from pirm_enhance.scoring.runtime import hd_runtime
     from pirm_enhance.scoring.score import baseline_runner, track_fidelity, track_items
     from pirm_enhance.scoring.validation import data_root
-    from pirm_enhance.zoo import load_model
+    from pirm_enhance.zoo import load_model, timing_model
 
     if runtime not in FIELD_RUNTIMES:
         raise UnknownName(f"unknown runtime {runtime!r}; choose from {', '.join(FIELD_RUNTIMES)}")
@@ -276,9 +273,8 @@ def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtim
         weights, skipped = _weights_for(row, download, track) if fidelity else (None, [])
         if weights is not None:
             model = load_model(weights)
-        else:
-            keras.utils.set_random_seed(0)
-            model = build_model(arch)
+        else:  # random weights, none at a constant (a frozen graph would drop ops)
+            model = timing_model(arch)
         runner = (FrozenGraphRunner(frozen_graph_def(model), name=arch) if runtime == "pb"
                   else KerasRunner(model, name=arch))
         runners[arch] = runner

@@ -135,5 +135,31 @@ def load_official_or_random(arch, seed=0):
     return build_model(arch)
 
 
+def timing_model(arch, seed=0, scale=0.01, **kwargs):
+    """``arch`` with seeded random weights fit for timing its exported graphs: Keras's
+    initial weights, and every trainable weight that starts as one repeated value (zero
+    biases and norm offsets, unit norm scales, a residual head's zero kernel) moved off it
+    by ``N(0, scale^2)`` noise, as training moves it.
+
+    A frozen graph holds the weights as constants, and TensorFlow's graph optimiser
+    removes an addition of zeros or a product with ones. With the bias addition gone, it
+    no longer fuses a convolution with the activation after it (oneDNN's fused kernel
+    takes bias and activation together), so a zero-bias network ran about 3% slower as a
+    ``.pb`` than the same network trained (``rsgunet`` at 720p, BUILD_NOTES "The phone
+    path"). Time does not depend on the values otherwise."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(seed)
+    model = build_model(arch, **kwargs)
+    rng = np.random.default_rng(seed)
+    for weight in model.trainable_weights:
+        value = keras.ops.convert_to_numpy(weight)
+        if value.size and np.all(value == value.flat[0]):
+            weight.assign((value + rng.normal(0.0, scale, value.shape)).astype(value.dtype))
+    return model
+
+
 __all__ = ["build_model", "default_model_path", "list_model_names", "list_models", "list_pretrained",
-           "load_keras_file", "load_model", "load_official_or_random", "save_keras_file"]
+           "load_keras_file", "load_model", "load_official_or_random", "save_keras_file",
+           "timing_model"]

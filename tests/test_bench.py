@@ -110,6 +110,38 @@ def test_op_profile_counts_every_convolution(arch):
         bench.op_profile(KerasRunner(model), x)
 
 
+def test_timing_model_leaves_no_weight_at_a_constant_so_the_graph_keeps_its_fusions():
+    """Random weights for timing: Keras starts biases at zero, and a frozen graph's
+    optimiser drops a zero bias and with it the fusion of each convolution with its
+    LeakyReLU (a separate pass over every activation). ``timing_model`` moves every
+    constant-valued trainable weight off its constant, as training does."""
+    import keras
+    import numpy as np
+
+    from pirm_enhance.graphs import frozen_graph_def
+    from pirm_enhance.registry import build_model
+    from pirm_enhance.runners import FrozenGraphRunner
+    from pirm_enhance.zoo import timing_model
+
+    keras.utils.set_random_seed(0)
+    zero = build_model("rsgunet", width=4)
+    noisy = timing_model("rsgunet", width=4)
+    assert any(np.all(keras.ops.convert_to_numpy(w) == 0) for w in zero.trainable_weights)
+    for w in noisy.trainable_weights:
+        v = keras.ops.convert_to_numpy(w)
+        assert v.size == 1 or np.unique(v).size > 1, w.path
+        assert np.abs(v).max() < 10
+    again = timing_model("rsgunet", width=4)  # seeded
+    assert all(np.array_equal(a, b) for a, b in zip(noisy.get_weights(), again.get_weights()))
+    x = np.random.default_rng(0).random((1, 64, 96, 3), dtype=np.float32)
+    kinds = {}
+    for name, model in (("zero", zero), ("timing", noisy)):
+        prof = bench.op_profile(FrozenGraphRunner(frozen_graph_def(model), name=name), x, runs=1)
+        kinds[name] = prof["by_type"]
+    assert "LeakyRelu" in kinds["zero"]  # left apart from its convolution
+    assert "LeakyRelu" not in kinds["timing"]  # every one fused
+
+
 def test_profile_option_prints_the_top_ops(capsys):
     assert cli.main(["srcnn", "--runtimes", "keras", "--profile"]) == 2
     assert "add pb to --runtimes" in capsys.readouterr().err
