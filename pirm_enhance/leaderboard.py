@@ -232,9 +232,10 @@ def field(models=None, data_dir=None, rounds=1, size=HD_SIZE, pairs=None, runtim
     images one by one, the mean of images 3 and 4, median over ``rounds``), interleaved
     in one process with the SRCNN baseline graph (:func:`pirm_enhance.scoring.score.baseline_runner`).
     Timing does not depend on the weights' values, so architectures without official weights
-    run with random ones, none left at a constant (:func:`pirm_enhance.zoo.timing_model`). ``runtime="pb"`` (default) times each model as a frozen graph in a
-    TF1 session, as the organisers ran submissions and as the baseline runs; ``"keras"``
-    times the Keras model's ``tf.function``.
+    run with random ones, none left at a constant (:func:`pirm_enhance.zoo.timing_model`).
+    ``runtime="pb"`` (default) times each model as a frozen graph in a TF1 session, as the
+    organisers ran submissions and as the baseline runs; ``"keras"`` times the Keras
+    model's ``tf.function``.
 
     Fidelity (PSNR / MS-SSIM with the organisers' protocol on the first ``pairs`` of the
     400 validation pairs, all when None) is measured only where a pretrained entry of the track

@@ -144,9 +144,9 @@ def timing_model(arch, seed=0, scale=0.01, **kwargs):
     A frozen graph holds the weights as constants, and TensorFlow's graph optimiser
     removes an addition of zeros or a product with ones. With the bias addition gone, it
     no longer fuses a convolution with the activation after it (oneDNN's fused kernel
-    takes bias and activation together), so a zero-bias network ran about 3% slower as a
-    ``.pb`` than the same network trained (``rsgunet`` at 720p, BUILD_NOTES "The phone
-    path"). Time does not depend on the values otherwise."""
+    takes bias and activation together): random ``rsgunet`` with zero biases ran 2.5%
+    slower as a ``.pb`` at 720p than with these weights (BUILD_NOTES "The phone path").
+    Time does not depend on the values otherwise."""
     import keras
     import numpy as np
 
