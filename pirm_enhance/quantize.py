@@ -313,6 +313,163 @@ def copy_model(model):
     return clone
 
 
+# the spread of a channel that equalisation balances: this central range of its values on
+# the calibration images (a few outlying values of flat crops would otherwise set it)
+EQUALIZE_PERCENTILES = (0.01, 99.99)
+# the smallest factor a channel is scaled by: a near-dead channel would otherwise be scaled up
+# a million times (and its readers' weights down as much), which broke EdS's int8 conversion
+MIN_EQUALIZE_FACTOR = 1 / 32
+
+
+def _homogeneous(layer):
+    """True for an activation with ``f(s x) = s f(x)`` for every ``s > 0`` (ReLU, LeakyReLU,
+    a linear or ReLU ``Activation``)."""
+    import keras
+
+    if isinstance(layer, keras.layers.LeakyReLU):
+        return True
+    if isinstance(layer, keras.layers.ReLU):
+        return layer.max_value is None and float(layer.threshold) == 0.0
+    if isinstance(layer, keras.layers.Activation):
+        return getattr(layer.activation, "__name__", "") in ("relu", "linear")
+    return False
+
+
+def _plain_conv(layer):
+    """A 2-D convolution whose kernel ``[kh, kw, cin, cout]`` maps every input channel to
+    every output channel, with a homogeneous activation or none."""
+    import keras
+
+    return (isinstance(layer, keras.layers.Conv2D) and getattr(layer, "groups", 1) == 1
+            and layer.data_format == "channels_last"
+            and getattr(layer.activation, "__name__", "") in ("linear", "relu", "leaky_relu"))
+
+
+def equalization_groups(model):
+    """The channel groups of ``model`` that :func:`equalize` can rescale exactly:
+    ``[{"producers", "members", "consumers", "exits"}]`` (lists of layers; ``exits``: the
+    members that a consumer reads).
+
+    A group is a set of layer outputs whose channels are tied: a homogeneous activation's
+    output to its input, an ``Add``'s output to each of its inputs. It can be rescaled, one
+    factor per channel, when every member is produced by a convolution (its output weights
+    and bias absorb ``1 / s``), an :class:`pirm_enhance.layers.InstanceNorm` (its scale and
+    shift absorb it), a homogeneous activation or an ``Add`` of members, and every layer
+    outside the group that reads a member is a convolution (its input weights absorb
+    ``s``). Anything else that reads a member (a norm, a concatenation, the output head, the
+    model's output) leaves the group as it is."""
+    import keras
+
+    from pirm_enhance.layers import InstanceNorm
+
+    ops = [op for op in model.operations if not isinstance(op, keras.layers.InputLayer)]
+    parents, readers = {}, {id(op): [] for op in ops}
+    for op in ops:
+        nodes = getattr(op, "_inbound_nodes", [])
+        parents[id(op)] = ([t._keras_history.operation for t in nodes[0].input_tensors]
+                           if len(nodes) == 1 else None)  # a layer called twice: not touched
+        for parent in parents[id(op)] or []:
+            readers.setdefault(id(parent), []).append(op)
+    root = {id(op): id(op) for op in ops}
+
+    def find(i):
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    for op in ops:
+        if parents[id(op)] and (_homogeneous(op) or isinstance(op, keras.layers.Add)):
+            for parent in parents[id(op)]:
+                if id(parent) in root:
+                    root[find(id(parent))] = find(id(op))
+    groups = {}
+    for op in ops:
+        groups.setdefault(find(id(op)), []).append(op)
+    outputs = {id(t._keras_history.operation) for t in model.outputs}
+    found = []
+    for members in groups.values():
+        ids = {id(op) for op in members}
+        producers = [op for op in members if not (_homogeneous(op) or isinstance(op, keras.layers.Add))]
+        if not producers or ids & outputs or any(parents[id(op)] is None for op in members):
+            continue
+        if not all(_plain_conv(op) or type(op) is InstanceNorm for op in producers):
+            continue
+        # every reader of a member: a pass-through member (activation, add), or a convolution
+        # that absorbs s in its input weights (one of the group's own producers included:
+        # a residual branch's convolution reads the group and writes into it)
+        passing = {id(op) for op in members if id(op) not in {id(p) for p in producers}}
+        consumers, exits = [], []
+        for op in members:
+            outside = [r for r in readers.get(id(op), []) if id(r) not in passing]
+            if outside:
+                exits.append(op)
+            for r in outside:
+                if all(r is not c for c in consumers):
+                    consumers.append(r)
+        if not consumers or not all(_plain_conv(r) and parents[id(r)] is not None for r in consumers):
+            continue
+        if len({int(op.output.shape[-1]) for op in members}) == 1:
+            found.append({"producers": producers, "members": members, "consumers": consumers, "exits": exits})
+    return found
+
+
+def equalize(model, images, alpha=1.0):
+    """A copy of ``model`` with the channels of each :func:`equalization_groups` group
+    rescaled to equal spread, the same function in float (to rounding), for per-tensor
+    8-bit activations (cross-layer equalisation, after Nagel et al., "Data-Free
+    Quantization Through Weight Equalization and Bias Absorption", ICCV 2019, with the
+    spreads measured on data).
+
+    One 8-bit step per tensor serves every channel of it; where one channel spreads over 20
+    times the range of another, the narrow one gets a few levels. For each group, channel
+    ``k``'s spread ``r_k`` is its :data:`EQUALIZE_PERCENTILES` range on ``images`` (HxWx3
+    calibration images), the largest over the group's outputs that leave it; its values are
+    divided by ``s_k = (r_k / max r) ** alpha`` (``alpha=1``: every channel to the widest
+    one's spread), at least :data:`MIN_EQUALIZE_FACTOR`, and the reading convolutions' input
+    weights multiplied by ``s_k``.
+    Returns ``(copy, report)``: ``report`` lists each group's layers and factors."""
+    import keras
+
+    from pirm_enhance.layers import InstanceNorm
+
+    clone = copy_model(model)
+    groups = equalization_groups(clone)
+    tensors = [op.output for group in groups for op in group["exits"]]
+    spread = {}
+    if tensors:
+        probe = keras.Model(clone.inputs[0], tensors)
+        values = [[] for _ in tensors]
+        for img in images:
+            outs = probe(np.asarray(img, np.float32)[None], training=False)
+            outs = outs if isinstance(outs, (list, tuple)) else [outs]
+            for store, out in zip(values, outs):
+                store.append(np.asarray(out).reshape(-1, out.shape[-1]))
+        lo, hi = EQUALIZE_PERCENTILES
+        for t, store in zip(tensors, values):
+            a = np.concatenate(store)
+            spread[id(t)] = np.percentile(a, hi, axis=0) - np.percentile(a, lo, axis=0)
+    report = []
+    for group in groups:
+        producers, consumers = group["producers"], group["consumers"]
+        r = np.max([spread[id(op.output)] for op in group["exits"]], axis=0)
+        s = np.maximum((r / max(float(r.max()), 1e-12)) ** float(alpha), MIN_EQUALIZE_FACTOR)
+        for op in producers:  # the output channel is the last axis of each of these
+            for var in ((op.scale, op.shift) if type(op) is InstanceNorm
+                        else (op.kernel, op.bias) if op.use_bias else (op.kernel,)):
+                _rescale(var, 1.0 / s)
+        for op in consumers:  # kernel [kh, kw, cin, cout]: the input channel
+            _rescale(op.kernel, s[None, None, :, None])
+        report.append({"producers": [op.name for op in producers], "consumers": [op.name for op in consumers],
+                       "factors": [round(float(v), 4) for v in s]})
+    return clone, report
+
+
+def _rescale(variable, factor):
+    value = np.asarray(variable)
+    variable.assign((value * factor).astype(value.dtype))
+
+
 def _load_photos(paths):
     from pirm_enhance.data.io import read_float
 

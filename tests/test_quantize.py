@@ -340,3 +340,85 @@ def test_int16x8_default_calibration_keeps_the_teacher_close_to_float(weights_di
     assert np.mean(default) > np.mean(sixteen) + 1.5, (np.mean(default), np.mean(sixteen))
     assert np.mean(default) > 44.0 and np.percentile(default, 10) > 35.0, (np.mean(default),
                                                                            np.percentile(default, 10))
+
+
+def _zoo_names():
+    from pirm_enhance.registry import list_models
+
+    return list_models()
+
+
+@pytest.mark.parametrize("arch", _zoo_names())
+def test_equalize_keeps_the_function_and_balances_each_group(arch):
+    """Cross-layer equalisation over the registry: the float output is unchanged (to
+    rounding), every factor is in [MIN_EQUALIZE_FACTOR, 1], and each group's exit tensors
+    come out with their channels' spreads equal to the widest (or at the floor)."""
+    import keras
+
+    from pirm_enhance.quantize import EQUALIZE_PERCENTILES, MIN_EQUALIZE_FACTOR, equalize, equalization_groups
+    from pirm_enhance.zoo import timing_model
+    from zoo_checks import arch_class
+
+    model = timing_model(arch, **arch_class(arch).tiny_config)  # no channel left at a constant
+    rng = np.random.default_rng(0)
+    images = [rng.random((48, 64, 3), dtype=np.float32) for _ in range(2)]
+    clone, report = equalize(model, images)
+    x = images[0][None]
+    y, z = np.asarray(model(x, training=False)), np.asarray(clone(x, training=False))
+    assert np.abs(y - z).max() <= 1e-4 * (1 + np.abs(y).max()), arch
+    assert len(report) == len(equalization_groups(model))
+    for group, entry in zip(equalization_groups(clone), report):
+        s = np.asarray(entry["factors"])
+        assert ((s >= MIN_EQUALIZE_FACTOR - 1e-4) & (s <= 1 + 1e-6)).all() and s.max() == 1.0  # rounded to 4 places
+        probe = keras.Model(clone.inputs[0], [op.output for op in group["exits"]])
+        outs = probe(np.stack(images), training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        lo, hi = EQUALIZE_PERCENTILES
+        spread = np.max([np.percentile(np.asarray(o).reshape(-1, o.shape[-1]), hi, axis=0)
+                         - np.percentile(np.asarray(o).reshape(-1, o.shape[-1]), lo, axis=0) for o in outs], axis=0)
+        balanced = spread >= 0.9 * spread.max()
+        floored = np.isclose(s, MIN_EQUALIZE_FACTOR, atol=1e-4)
+        assert (balanced | floored).all(), (arch, entry["producers"], spread, s)
+
+
+def test_equalization_groups_of_the_ppcn_student():
+    """The student's three groups by hand: the first LeakyReLU's channels (read by conv1);
+    conv1's and the second norm's, tied by LeakyReLUs and the kd_features add (read by
+    conv2 and conv4); the first norm's (read by conv3). The convolutions before the norms
+    and the head stay as they are (a norm or the head reads them)."""
+    import pirm_enhance as pe
+    from pirm_enhance.quantize import equalization_groups
+
+    groups = equalization_groups(pe.build_model("ppcn_student"))
+    got = sorted((sorted(l.name for l in g["producers"]), sorted(l.name for l in g["consumers"])) for g in groups)
+    assert got == [(["conv0"], ["conv1"]), (["conv1", "norm1"], ["conv2", "conv4"]), (["norm0"], ["conv3"])]
+
+
+def test_export_equalize_is_for_int8_and_reported(tmp_path):
+    from pirm_enhance.archs.ppcn import PPCNStudent
+    from pirm_enhance.errors import UsageError
+    from pirm_enhance.exporters import export
+
+    import imageio.v3 as iio
+
+    model = PPCNStudent(**PPCNStudent.tiny_config)
+    rng = np.random.default_rng(1)
+    images = []
+    for i in range(2):
+        images.append(str(tmp_path / f"cal{i}.png"))
+        iio.imwrite(images[-1], (rng.random((40, 48, 3)) * 255).astype(np.uint8))
+    with pytest.raises(UsageError, match="equalize"):
+        export(model, tmp_path / "f.tflite", format="tflite", quantization="float32", equalize=True, check=False)
+    report = export(model, tmp_path / "q.tflite", format="tflite", quantization="int8", calibration_images=images,
+                    equalize=True, check=False, int8_ranges="minmax")
+    assert sorted(sorted(g["producers"]) for g in report["equalized"]) == [["conv0"], ["conv1", "norm1"], ["norm0"]]
+    assert (tmp_path / "q.tflite").stat().st_size > 0
+
+
+def test_cli_refuses_equalize_without_int8(capsys, tmp_path):
+    from pirm_enhance.cli.export import main
+
+    code = main(["--model", "srcnn", "--format", "tflite", "--equalize", "-o", str(tmp_path / "x.tflite")])
+    assert code != 0
+    assert "equalize" in capsys.readouterr().err
+    assert not (tmp_path / "x.tflite").exists()

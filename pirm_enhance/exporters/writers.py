@@ -282,7 +282,7 @@ def write(model, path, format, quantization="float32", calibration=None, clip=Fa
 def export(model, path, format="pb", quantization="float32", calibration_images=None,
            clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True,
            input_size=None, qat_steps=0, qat_photos=None, lowering="auto", qat_decay="cosine",
-           int8_ranges="search", qat_lr=1e-4):
+           int8_ranges="search", qat_lr=1e-4, equalize=False):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -308,7 +308,10 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     ``"minmax"`` (the converter's rule); after fine-tuning, the rule it trained with.
     ``lowering`` (``"auto"`` / ``"none"``): see :func:`write`; the report names the
     convolutions rewritten under ``"lowered"``, and for int8 / int16x8 TFLite the ops left
-    in float under ``"float_ops"`` (:func:`float_ops`).
+    in float under ``"float_ops"`` (:func:`float_ops`). ``equalize`` (full int8): first
+    rescale the channels that share a tensor's 8-bit step to equal spread on the
+    calibration images, the same function in float (:func:`pirm_enhance.quantize.equalize`),
+    before any fine-tuning; the report lists the groups and factors under ``"equalized"``.
     """
     from pirm_enhance.exporters.checks import check_export
     from pirm_enhance.runners import make_runner
@@ -321,6 +324,13 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         check = False  # the file is the model itself
     calibration = (representative_images(calibration_images, count=CALIBRATION_PHOTOS[quantization])
                    if format == "tflite" and quantization in CALIBRATION_PHOTOS else None)
+    equalized = None
+    if equalize:
+        if format != "tflite" or quantization != "int8":
+            raise UsageError("equalize applies to full-int8 TFLite exports only (--quantization int8)")
+        from pirm_enhance.quantize import equalize as equalize_channels
+
+        model, equalized = equalize_channels(model, calibration)
     qat = None
     if qat_steps:
         if calibration is None:
@@ -342,6 +352,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
               "lowered": planned(model, graph_lowering(format, quantization, lowering))}
     if format == "tflite" and quantization in ("int8", "int16x8"):
         report["float_ops"] = float_ops(pathlib.Path(path).read_bytes())
+    if equalized is not None:
+        report["equalized"] = equalized
     if qat is not None:
         report["qat"] = {k: v for k, v in qat.items() if k != "history"}
     if check:
