@@ -398,15 +398,14 @@ def equalization_groups(model):
         # every reader of a member: a pass-through member (activation, add), or a convolution
         # that absorbs s in its input weights (one of the group's own producers included:
         # a residual branch's convolution reads the group and writes into it)
-        passing = {id(op) for op in members if id(op) not in {id(p) for p in producers}}
-        consumers, exits = [], []
+        passing = ids - {id(op) for op in producers}
+        consumers, exits = {}, []  # consumers by id, in reading order
         for op in members:
             outside = [r for r in readers.get(id(op), []) if id(r) not in passing]
             if outside:
                 exits.append(op)
-            for r in outside:
-                if all(r is not c for c in consumers):
-                    consumers.append(r)
+            consumers.update((id(r), r) for r in outside)
+        consumers = list(consumers.values())
         if not consumers or not all(_plain_conv(r) and parents[id(r)] is not None for r in consumers):
             continue
         if len({int(op.output.shape[-1]) for op in members}) == 1:
