@@ -20,7 +20,9 @@ for their int8 restoration models):
   converter does);
 * the ranges are the converter's own rule, the minimum and maximum of the float
   model's tensor over the calibration images, measured again every
-  ``range_every`` steps (the weights move);
+  ``range_every`` steps (the weights move); or, with ``ranges="learn"``, they start
+  there and are learnt with the weights (learned step size quantization, Esser et al.,
+  ICLR 2020: :func:`learned_round`), and the file takes the kept step's ranges;
 * the student starts from the float model and minimises the mean squared
   difference between its simulated-int8 output and the float model's output
   (the teacher) on random crops of unlabelled photos: no labels, no PIRM data;
@@ -90,8 +92,41 @@ class FakeQuantizer:
                     values = values[np.random.default_rng(i).integers(0, values.size, self.SAMPLE)]
                 self.samples.setdefault(i, []).append(values)
             return x
+        if self.mode == "learn":
+            return learned_round(x, *self.learned_range(i))
         low, high = self.variables[i]
         return tf.quantization.fake_quant_with_min_max_vars(x, low, high, num_bits=8)
+
+    def make_learnable(self):
+        """Switch to ``"learn"``: each point's collected range becomes trainable, as the
+        logarithms of ``-low`` and ``high`` (a scale-free step for the optimiser, and each
+        end keeps its sign); an end at zero stays there, and so does the range an op fixes
+        (TANH). :meth:`range_variables` lists what trains, :meth:`learned_ranges` reads it."""
+        import tensorflow as tf
+
+        def log_end(value, trainable):
+            return None if value == 0.0 else tf.Variable(math.log(abs(value)), trainable=trainable,
+                                                         dtype=tf.float32)
+
+        self.log_ends = [(log_end(lo, i not in self.fixed), log_end(hi, i not in self.fixed))
+                         for i, (lo, hi) in enumerate(zip(self.low, self.high))]
+        self.mode = "learn"
+
+    def range_variables(self):
+        return [v for ends in self.log_ends for v in ends if v is not None and v.trainable]
+
+    def learned_range(self, i):
+        """``(low, high)`` of point ``i`` as tensors, in ``"learn"`` mode."""
+        import tensorflow as tf
+
+        log_low, log_high = self.log_ends[i]
+        low = -tf.exp(log_low) if log_low is not None else tf.constant(0.0)
+        high = tf.exp(log_high) if log_high is not None else tf.constant(0.0)
+        return low, high
+
+    def learned_ranges(self):
+        """``[[low, high], ...]``, python floats: the explicit ranges of every point."""
+        return [[float(v) for v in self.learned_range(i)] for i in range(len(self.log_ends))]
 
     def cut(self, percentiles, minmax=None):
         """``(low, high)`` per point: the collected min/max (or ``minmax``) where
@@ -104,6 +139,24 @@ class FakeQuantizer:
                 low[i] = min(0.0, max(low[i], float(np.percentile(values, 100 - p))))
                 high[i] = max(0.0, min(high[i], float(np.percentile(values, p))))
         return low, high
+
+
+def learned_round(x, low, high):
+    """``x`` rounded to the 256 levels of ``[low, high]`` as ``fake_quant_with_min_max_vars``
+    rounds (zero on a level, range nudged to hold it), with the gradient of learned step
+    size quantization (Esser et al., "Learned Step Size Quantization", ICLR 2020): the
+    rounding passes the gradient straight through, so the range receives both the
+    clipping error of the values outside it and the rounding error of those inside
+    (``round(x/s) - x/s``); TensorFlow's own op gives the range the clipping part only,
+    which always widens it."""
+    import tensorflow as tf
+
+    step = tf.maximum((high - low) / 255.0, 1e-12)  # a collapsing range must not divide by zero
+    zero = -low / step
+    zero = zero + tf.stop_gradient(tf.clip_by_value(tf.floor(zero + 0.5), 0.0, 255.0) - zero)  # as TF nudges
+    v = x / step
+    v = v + tf.stop_gradient(tf.floor(v + 0.5) - v)
+    return (tf.clip_by_value(v + zero, 0.0, 255.0) - zero) * step
 
 
 def _forward(model, x, quantizer):
@@ -247,28 +300,54 @@ def search_ranges(model, images, candidates=CANDIDATES, outlier_ratio=1.5, passe
     return percentiles
 
 
-INT8_RANGES = ("minmax", "search")
+INT8_RANGES = ("minmax", "search", "learn")
 
 
-def _check_ranges(ranges):
-    if isinstance(ranges, str) and ranges not in INT8_RANGES:
-        raise UsageError(f"int8 ranges must be one of {', '.join(INT8_RANGES)} or a list of percentiles, "
-                         f"got {ranges!r}")
+def _check_ranges(ranges, learn=False):
+    """``ranges`` must be a rule of :data:`INT8_RANGES` (``"learn"`` only where ``learn``:
+    a fine-tuning run), a list of per-point percentiles or a list of explicit ``[low, high]``
+    pairs."""
+    if isinstance(ranges, str):
+        if ranges not in INT8_RANGES:
+            raise UsageError(f"int8 ranges must be one of {', '.join(INT8_RANGES)}, a list of percentiles "
+                             f"or of [low, high] pairs, got {ranges!r}")
+        if ranges == "learn" and not learn:
+            raise UsageError("int8 ranges 'learn' are learnt by quantization-aware fine-tuning: "
+                             "give it steps (--qat-steps N)")
+
+
+def _explicit(ranges):
+    """Whether ``ranges`` lists explicit ``[low, high]`` pairs (learnt ranges)."""
+    return not isinstance(ranges, str) and ranges is not None and len(ranges) > 0 \
+        and all(np.ndim(r) == 1 and len(r) == 2 for r in ranges)
 
 
 def _percentiles(model, images, ranges, progress):
-    """The per-point percentiles of the range rule ``ranges`` (``None`` for min/max)."""
-    _check_ranges(ranges)
+    """The per-point percentiles of the range rule ``ranges`` (``None`` for min/max; the
+    learnt rule starts from min/max)."""
+    _check_ranges(ranges, learn=True)
     if ranges == "search":
         return search_ranges(model, images, progress=progress)
-    return None if ranges == "minmax" else list(ranges)
+    return None if ranges in ("minmax", "learn") else list(ranges)
 
 
 def int8_quantizer(model, images, ranges="search", progress=False):
     """A simulating :class:`FakeQuantizer` for ``model`` calibrated on ``images``:
-    ``ranges`` ``"minmax"`` (the converter's rule), ``"search"`` (:func:`search_ranges`)
-    or a list of per-point percentiles (what a fine-tuning run used)."""
-    quantizer = collect_ranges(model, images, FakeQuantizer(_percentiles(model, images, ranges, progress)))
+    ``ranges`` ``"minmax"`` (the converter's rule), ``"search"`` (:func:`search_ranges`),
+    a list of per-point percentiles (what a fine-tuning run used), or a list of explicit
+    ``[low, high]`` pairs, one per point (what a fine-tuning run with ``"learn"`` ended
+    with; ``images`` then only number the points, and their count must match)."""
+    if _explicit(ranges):
+        quantizer = collect_ranges(model, images[:1], FakeQuantizer())
+        if len(ranges) != len(quantizer.low):
+            raise UsageError(f"{len(ranges)} int8 ranges given for the {len(quantizer.low)} quantization "
+                             f"points of {model.name}")
+        bad = [i for i, (lo, hi) in enumerate(ranges) if not lo <= 0.0 <= hi or lo == hi]
+        if bad:
+            raise UsageError(f"int8 range of point {bad[0]} ({ranges[bad[0]]}) must hold zero and not be empty")
+        quantizer.low, quantizer.high = [float(r[0]) for r in ranges], [float(r[1]) for r in ranges]
+    else:
+        quantizer = collect_ranges(model, images, FakeQuantizer(_percentiles(model, images, ranges, progress)))
     _set_simulation(quantizer)
     return quantizer
 
@@ -489,9 +568,12 @@ def _crops(photos, rng, count, size):
     return np.stack(out)
 
 
+RANGE_LR = 0.1  # finetune_for_int8's peak learning rate of the learnt ranges' logarithms
+
+
 def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, size=128,
                       learning_rate=1e-4, range_every=50, check_every=50, held_out=8, seed=0,
-                      progress=True, decay="cosine", ranges="search"):
+                      progress=True, decay="cosine", ranges="search", range_lr=RANGE_LR):
     """A copy of ``model`` fine-tuned for full-int8 TFLite (see the module docstring).
 
     ``photos``: paths of unlabelled training photos (default: the bundled ai-benchmark
@@ -501,10 +583,14 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     ``"cosine"`` (the default: the learning rate falls to 0 at the last step) or ``None``
     (constant; BUILD_NOTES "The phone path" has both on EdS). ``ranges``: the range rule
     of the simulated points, chosen once on ``calibration`` before the first step and
-    applied at every range update (:func:`int8_quantizer`). Returns ``(model, report)``;
-    ``report`` has the held-out PSNR of the simulated-int8 output against the float
-    model before and after, per check, and under ``"int8_ranges"`` the per-point
-    percentiles used, for the export (``int8_ranges``), or ``"minmax"``."""
+    applied at every range update (:func:`int8_quantizer`); ``"learn"``: the ranges start
+    at min/max and train with the weights (:meth:`FakeQuantizer.make_learnable`,
+    :func:`learned_round`; Adam at ``range_lr`` on their logarithms, with the same decay),
+    instead of being measured again. Returns ``(model, report)``; ``report`` has the
+    held-out PSNR of the simulated-int8 output against the float model before and after,
+    per check, and under ``"int8_ranges"`` the per-point percentiles used, for the export
+    (``int8_ranges``), ``"minmax"``, or after ``"learn"`` the kept step's ``[low, high]``
+    per point."""
     import keras
     import tensorflow as tf
 
@@ -514,7 +600,10 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         raise UsageError(f"steps must be at least 1, got {steps}")
     if decay not in (None, "cosine"):
         raise UsageError(f"decay must be None or 'cosine', got {decay!r}")
-    _check_ranges(ranges)  # before photos are loaded and models copied
+    _check_ranges(ranges, learn=True)  # before photos are loaded and models copied
+    learn = ranges == "learn"
+    if learn and not range_lr > 0:
+        raise UsageError(f"range_lr must be a positive learning rate, got {range_lr}")
     paths = list(photos) if photos is not None else ai_benchmark_photos()
     if len(paths) < held_out + 2:
         raise DataMissing("quantization-aware fine-tuning needs photos: install the bundled ones "
@@ -528,9 +617,20 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     targets = [teacher(img[None], training=False) for img in check_images]
     ranges = _percentiles(student, calibration, ranges, progress)
     quantizer = FakeQuantizer(ranges)
-    rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps) if decay == "cosine" else learning_rate
-    optimizer = keras.optimizers.Adam(rate)
+
+    def schedule(peak):
+        return keras.optimizers.schedules.CosineDecay(peak, steps) if decay == "cosine" else peak
+
+    optimizer = keras.optimizers.Adam(schedule(learning_rate))
     variables = student.trainable_variables
+    collect_ranges(student, calibration, quantizer)
+    if learn:
+        quantizer.make_learnable()
+        range_optimizer = keras.optimizers.Adam(schedule(range_lr))
+        range_variables = quantizer.range_variables()
+    else:
+        _set_simulation(quantizer)
+        range_variables = []
 
     @tf.function(reduce_retracing=True)
     def train_step(x):
@@ -538,8 +638,16 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         with tf.GradientTape() as tape:
             y = _forward(student, x, quantizer)
             loss = tf.reduce_mean(tf.square(y - target))
-        optimizer.apply(tape.gradient(loss, variables), variables)
+        grads = tape.gradient(loss, variables + range_variables)
+        if learn:  # an 8-bit zero under a root (a norm's variance) gives inf x 0 in the gradient
+            grads = [tf.where(tf.math.is_finite(g), g, tf.zeros_like(g)) for g in grads]
+        optimizer.apply(grads[:len(variables)], variables)
+        if range_variables:
+            range_optimizer.apply(grads[len(variables):], range_variables)
         return loss
+
+    def state():
+        return student.get_weights(), [v.numpy() for v in range_variables]
 
     @tf.function(reduce_retracing=True)
     def simulate(x):
@@ -553,25 +661,27 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         return float(np.mean(values))
 
     rng = np.random.default_rng(seed)
-    collect_ranges(student, calibration, quantizer)
-    _set_simulation(quantizer)
     best = held_out_psnr()
     history = [(0, best)]
-    best_weights = student.get_weights()
+    best_state = state()
     for step in range(1, steps + 1):
         loss = float(train_step(tf.constant(_crops(train_photos, rng, batch, size))))
-        if step % range_every == 0 or step == steps:
+        if not learn and (step % range_every == 0 or step == steps):
             collect_ranges(student, calibration, quantizer)
             _set_simulation(quantizer)
         if step % check_every == 0 or step == steps:
             value = held_out_psnr()
             history.append((step, value))
             if value > best:
-                best, best_weights = value, student.get_weights()
+                best, best_state = value, state()
             if progress:
                 print(f"int8 fine-tuning {step}/{steps}: loss {loss:.3g}, held-out int8 vs float "
                       f"{value:.2f} dB (best {best:.2f})", file=sys.stderr, flush=True)
-    student.set_weights(best_weights)
+    student.set_weights(best_state[0])
+    for variable, value in zip(range_variables, best_state[1]):
+        variable.assign(value)
+    used = quantizer.learned_ranges() if learn else list(ranges) if ranges is not None else "minmax"
     return student, {"steps": steps, "batch": batch, "size": size, "learning_rate": learning_rate, "decay": decay,
+                     "range_lr": range_lr if learn else None,
                      "held_out_psnr_before": history[0][1], "held_out_psnr_best": best,
-                     "int8_ranges": list(ranges) if ranges is not None else "minmax", "history": history}
+                     "int8_ranges": used, "history": history}

@@ -422,3 +422,75 @@ def test_cli_refuses_equalize_without_int8(capsys, tmp_path):
     assert code != 0
     assert "equalize" in capsys.readouterr().err
     assert not (tmp_path / "x.tflite").exists()
+
+
+def test_learned_round_rounds_as_fake_quant_and_trains_the_range(rng):
+    """``learned_round`` gives the converter's rounding (TensorFlow's fake quant, range
+    nudged to hold zero) and, unlike that op, a gradient for the range from the values
+    inside it: their rounding error (learned step size quantization)."""
+    import tensorflow as tf
+
+    from pirm_enhance.quantize import learned_round
+
+    x = tf.constant(rng.normal(0, 1, 4000).astype(np.float32))
+    for low, high in ((-2.3, 1.7), (0.0, 3.1), (-0.37, 0.0), (-1.0, 5.0)):
+        ours = learned_round(x, tf.constant(low), tf.constant(high)).numpy()
+        theirs = tf.quantization.fake_quant_with_min_max_vars(x, low, high, num_bits=8).numpy()
+        step = (high - low) / 255
+        close = np.abs(ours - theirs) <= 1e-6 * max(1.0, abs(low), high)  # float rounding of the level
+        assert np.mean(close) > 0.999 and np.abs(ours - theirs).max() <= step * 1.001  # or a tie
+    inside = tf.constant(rng.uniform(-1.0, 1.0, 4000).astype(np.float32))
+    low, high = tf.Variable(-1.5), tf.Variable(1.5)
+    with tf.GradientTape(persistent=True) as tape:
+        ours = tf.reduce_sum(tf.square(learned_round(inside, low, high) - inside))
+        theirs = tf.reduce_sum(tf.square(tf.quantization.fake_quant_with_min_max_vars(inside, low, high) - inside))
+    assert abs(float(tape.gradient(ours, high))) > 0  # the rounding error moves the range
+    assert float(tape.gradient(theirs, high)) == 0  # TensorFlow's op: clipping only
+
+
+@needs_photos
+def test_finetuning_learns_ranges_that_the_export_takes(tmp_path):
+    """``ranges="learn"``: the ranges come back as explicit pairs, one per quantization
+    point, each holding zero, that the int8 export rounds with; the int8 error's gradient
+    reaches most of the trainable range ends; the exporter and the CLI refuse the rule
+    without fine-tuning, and explicit pairs of the wrong count."""
+    import keras
+    import tensorflow as tf
+
+    from pirm_enhance.archs.ppcn import PPCNStudent
+    from pirm_enhance.cli.export import main
+    from pirm_enhance.errors import UsageError
+    from pirm_enhance.exporters import export
+    from pirm_enhance.exporters.writers import tflite_bytes
+    from pirm_enhance.quantize import _forward, collect_ranges, finetune_for_int8, int8_quantizer
+
+    keras.utils.set_random_seed(0)
+    model = PPCNStudent(**PPCNStudent.tiny_config)
+    photos = ai_benchmark_photos()[:12]
+    calibration = _photo_crops(photos[:4], 4, 48, seed=1)
+    tuned, report = finetune_for_int8(model, photos=photos, calibration=calibration, steps=6, batch=2, size=48,
+                                      check_every=3, held_out=2, progress=False, ranges="learn", range_lr=0.05)
+    learnt = report["int8_ranges"]
+    assert len(learnt) == len(collect_ranges(model, calibration).low) and report["range_lr"] == 0.05
+    assert all(lo <= 0.0 <= hi and lo < hi for lo, hi in learnt)
+    learner = collect_ranges(tuned, calibration)
+    learner.make_learnable()
+    trainable = learner.range_variables()
+    assert len(trainable) >= len(learner.low)  # every point's nonzero ends, bar the fixed TANH range
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(_forward(tuned, tf.constant(calibration[0][None]), learner)
+                                        - tuned(calibration[0][None])))
+    grads = tape.gradient(loss, trainable)
+    assert sum(float(tf.abs(g)) > 0 for g in grads) > len(trainable) // 2  # the int8 error reaches the ranges
+    quantizer = int8_quantizer(tuned, calibration, learnt)
+    assert quantizer.low == [lo for lo, _ in learnt] and quantizer.high == [hi for _, hi in learnt]
+    assert len(tflite_bytes(tuned, "int8", calibration=calibration, int8_ranges=learnt)) > 0
+    with pytest.raises(UsageError, match="ranges given"):
+        int8_quantizer(tuned, calibration, learnt[:-1])
+    with pytest.raises(UsageError, match="learn"):
+        tflite_bytes(model, "int8", calibration=calibration, int8_ranges="learn")
+    with pytest.raises(UsageError, match="learn"):
+        export(model, tmp_path / "q.tflite", format="tflite", quantization="int8", int8_ranges="learn", check=False)
+    code = main(["--model", "srcnn", "--quantization", "int8", "--int8-ranges", "learn", "-o",
+                 str(tmp_path / "x.tflite")])
+    assert code != 0 and not (tmp_path / "x.tflite").exists()

@@ -9,6 +9,8 @@ Examples:
   pirm-export --model rsgunet --format tflite --input-size 720x1280 -o rsgunet_720p.tflite
   pirm-export --model eds.iphone --quantization int8 --calibration photos/*.jpg -o eds_int8.tflite
   pirm-export --model ppcn_student.paper --quantization int8 --qat-steps 2400 --qat-lr 3e-4 -o st.tflite
+  pirm-export --model ppcn_student.paper --quantization int8 --equalize --qat-steps 2400 --qat-lr 3e-4 \\
+      --int8-ranges learn -o st.tflite
 An existing output is replaced only with --overwrite. Exit 3: the file breaks a submission rule.
 """
 
@@ -38,10 +40,11 @@ def parser():
                    help="learning-rate schedule of --qat-steps: cosine (to 0 at the last step) or none")
     p.add_argument("--qat-lr", type=float, default=1e-4, metavar="LR",
                    help="peak learning rate of --qat-steps")
-    p.add_argument("--int8-ranges", choices=("search", "minmax"), default="search",
-                   help="int8: each tensor's 8-bit range: min/max over the calibration images, or "
+    p.add_argument("--int8-ranges", choices=("search", "minmax", "learn"), default="search",
+                   help="int8: each tensor's 8-bit range: min/max over the calibration images, "
                         "(search) min/max or a percentile range, whichever brings the output "
-                        "closest to float on them")
+                        "closest to float on them, or (learn, with --qat-steps) learnt with the "
+                        "weights from min/max")
     p.add_argument("--equalize", action="store_true",
                    help="int8: first rescale the channels that share a tensor's 8-bit step to equal "
                         "spread on the calibration images (the same function in float); helps "
@@ -81,6 +84,8 @@ def run(argv=None):
         fail("--qat-steps takes a count >= 0 and applies to --quantization int8 or int16x8")
     if args.equalize and (fmt.name != "tflite" or args.quantization != "int8"):
         fail("--equalize applies to --format tflite --quantization int8")
+    if args.int8_ranges == "learn" and not (args.qat_steps and fmt.name == "tflite" and args.quantization == "int8"):
+        fail("--int8-ranges learn applies to --format tflite --quantization int8 with --qat-steps N")
     if not args.qat_lr > 0:
         fail(f"--qat-lr must be a positive learning rate, not {args.qat_lr}")
     input_size = None

@@ -53,10 +53,14 @@ def tflite_bytes(model, quantization="float32", calibration=None, clip=False, in
     ``input_size`` ``(height, width)`` fixes the input (default: any size); ``lowering``
     see :func:`graph_lowering`. Full int8 rounds where :mod:`pirm_enhance.quantize`
     simulates, with FakeQuant ranges calibrated on ``calibration`` by the rule
-    ``int8_ranges`` (``"search"``, ``"minmax"`` or per-point percentiles:
-    :func:`pirm_enhance.quantize.int8_quantizer`)."""
+    ``int8_ranges`` (``"search"``, ``"minmax"``, per-point percentiles or learnt
+    ``[low, high]`` pairs: :func:`pirm_enhance.quantize.int8_quantizer`)."""
     if quantization not in TFLITE_QUANTIZATIONS:
         raise UsageError(f"quantization must be one of {TFLITE_QUANTIZATIONS}, got {quantization!r}")
+    if quantization == "int8":
+        from pirm_enhance.quantize import _check_ranges
+
+        _check_ranges(int8_ranges)  # "learn" is a fine-tuning's rule, not a calibration's
     if quantization not in CALIBRATION_PHOTOS:
         return _convert(model, quantization, None, clip, input_size, lowering, None)
     images = calibration or representative_images(count=CALIBRATION_PHOTOS[quantization])
@@ -85,9 +89,16 @@ def tflite_bytes(model, quantization="float32", calibration=None, clip=False, in
     if simulated is None:
         return own
     # the converter does not always compute what the FakeQuant ops say (a Track A net came
-    # out 0.6 from float against 0.03): keep the file closer to float on the calibration images
-    scores = [_calibration_psnr(data, model, images) for data in (simulated, own)]
-    print(f"int8: {scores[0]:.2f} dB from float on the calibration images with the simulated ranges, "
+    # out 0.6 from float against 0.03): keep the file closer to float on the calibration images;
+    # with learnt ranges, closer to the simulation they were learnt in (the fine-tuned weights
+    # serve those ranges, and their float output is no longer the model's target)
+    from pirm_enhance.quantize import _explicit
+
+    learnt = _explicit(int8_ranges)
+    reference = forward if learnt else (lambda x: model(x, training=False))
+    scores = [_calibration_psnr(data, reference, images) for data in (simulated, own)]
+    print(f"int8: {scores[0]:.2f} dB from {'the simulation' if learnt else 'float'} on the calibration images "
+          f"with the simulated ranges, "
           f"{scores[1]:.2f} with the converter's own; keeping the "
           f"{'simulated' if scores[0] >= scores[1] else 'converter'}'s", file=sys.stderr)
     return simulated if scores[0] >= scores[1] else own
@@ -115,9 +126,9 @@ def float_ops(data):
     return dict(sorted(found.items()))
 
 
-def _calibration_psnr(data, model, images):
+def _calibration_psnr(data, reference, images):
     """Mean PSNR (:func:`pirm_enhance.metrics.psnr`, both clipped to [0, 1]) of a TFLite
-    file's outputs against ``model``'s on ``images``."""
+    file's outputs against ``reference(x)`` (a model, or the int8 simulation) on ``images``."""
     from ai_edge_litert.interpreter import Interpreter
 
     from pirm_enhance.metrics import psnr
@@ -133,7 +144,7 @@ def _calibration_psnr(data, model, images):
         interpreter.set_tensor(index, x)
         interpreter.invoke()
         values.append(psnr(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]),
-                           model(x, training=False)))
+                           reference(tf.constant(x))))
     return float(np.mean(values))
 
 
@@ -305,7 +316,9 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     (``"cosine"`` or ``None``) is its learning-rate schedule, ``qat_lr`` its peak rate. ``int8_ranges`` (full int8):
     ``"search"`` (the default: per tensor, min/max or a percentile range, whichever
     brings the simulated output closest to float on the calibration images) or
-    ``"minmax"`` (the converter's rule); after fine-tuning, the rule it trained with.
+    ``"minmax"`` (the converter's rule); after fine-tuning, the rule it trained with;
+    ``"learn"`` (with ``qat_steps``): the ranges start at min/max and are learnt with the
+    weights, and the file takes the kept step's ranges.
     ``lowering`` (``"auto"`` / ``"none"``): see :func:`write`; the report names the
     convolutions rewritten under ``"lowered"``, and for int8 / int16x8 TFLite the ops left
     in float under ``"float_ops"`` (:func:`float_ops`). ``equalize`` (full int8): first
@@ -324,6 +337,9 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         check = False  # the file is the model itself
     calibration = (representative_images(calibration_images, count=CALIBRATION_PHOTOS[quantization])
                    if format == "tflite" and quantization in CALIBRATION_PHOTOS else None)
+    if int8_ranges == "learn" and not (qat_steps and format == "tflite" and quantization == "int8"):
+        raise UsageError("int8_ranges='learn' applies to full-int8 TFLite exports with quantization-aware "
+                         "fine-tuning (--quantization int8 --qat-steps N)")
     equalized = None
     if equalize:
         if format != "tflite" or quantization != "int8":
