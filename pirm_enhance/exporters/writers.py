@@ -329,6 +329,9 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     from pirm_enhance.exporters.checks import check_export
     from pirm_enhance.runners import make_runner
 
+    if int8_ranges == "learn" and not (qat_steps and format == "tflite" and quantization == "int8"):
+        raise UsageError("int8_ranges='learn' applies to full-int8 TFLite exports with quantization-aware "
+                         "fine-tuning (--quantization int8 --qat-steps N)")
     if not hasattr(model, "weights"):
         from pirm_enhance.zoo import load_model
 
@@ -337,9 +340,6 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         check = False  # the file is the model itself
     calibration = (representative_images(calibration_images, count=CALIBRATION_PHOTOS[quantization])
                    if format == "tflite" and quantization in CALIBRATION_PHOTOS else None)
-    if int8_ranges == "learn" and not (qat_steps and format == "tflite" and quantization == "int8"):
-        raise UsageError("int8_ranges='learn' applies to full-int8 TFLite exports with quantization-aware "
-                         "fine-tuning (--quantization int8 --qat-steps N)")
     equalized = None
     if equalize:
         if format != "tflite" or quantization != "int8":
