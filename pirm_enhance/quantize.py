@@ -342,9 +342,9 @@ def int8_quantizer(model, images, ranges="search", progress=False):
         if len(ranges) != len(quantizer.low):
             raise UsageError(f"{len(ranges)} int8 ranges given for the {len(quantizer.low)} quantization "
                              f"points of {model.name}")
-        bad = [i for i, (lo, hi) in enumerate(ranges) if not lo <= 0.0 <= hi or lo == hi]
-        if bad:
-            raise UsageError(f"int8 range of point {bad[0]} ({ranges[bad[0]]}) must hold zero and not be empty")
+        bad = [i for i, (lo, hi) in enumerate(ranges) if not lo <= 0.0 <= hi]
+        if bad:  # [0, 0] stays allowed: an all-zero tensor, as min/max ranges give it
+            raise UsageError(f"int8 range of point {bad[0]} ({ranges[bad[0]]}) must hold zero")
         quantizer.low, quantizer.high = [float(r[0]) for r in ranges], [float(r[1]) for r in ranges]
     else:
         quantizer = collect_ranges(model, images, FakeQuantizer(_percentiles(model, images, ranges, progress)))

@@ -487,6 +487,8 @@ def test_finetuning_learns_ranges_that_the_export_takes(tmp_path):
     assert len(tflite_bytes(tuned, "int8", calibration=calibration, int8_ranges=learnt)) > 0
     with pytest.raises(UsageError, match="ranges given"):
         int8_quantizer(tuned, calibration, learnt[:-1])
+    with pytest.raises(UsageError, match="hold zero"):
+        int8_quantizer(tuned, calibration, [[0.1, 1.0]] + learnt[1:])
     with pytest.raises(UsageError, match="learn"):
         tflite_bytes(model, "int8", calibration=calibration, int8_ranges="learn")
     with pytest.raises(UsageError, match="learn"):
