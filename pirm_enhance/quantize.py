@@ -554,6 +554,20 @@ def _load_photos(paths):
     return [read_float(p).astype(np.float32) for p in paths]
 
 
+PHONE_SEED = 7  # first word of the degradation seeds of finetune_for_int8's phone-like photos
+
+
+def _phone_like(photos, first):
+    """A phone-like version of each photo (:func:`pirm_enhance.data.degrade.degrade`, the
+    default :class:`~pirm_enhance.data.degrade.CameraPipeline`; seed ``[PHONE_SEED, first + k]``
+    for the k-th, so a photo keeps its version whatever else is in the list)."""
+    import tensorflow as tf
+
+    from pirm_enhance.data.degrade import degrade
+
+    return [degrade(img, tf.constant([PHONE_SEED, first + k], tf.int64)).numpy() for k, img in enumerate(photos)]
+
+
 def _crops(photos, rng, count, size):
     out = []
     for _ in range(count):
@@ -573,7 +587,7 @@ RANGE_LR = 0.1  # finetune_for_int8's peak learning rate of the learnt ranges' l
 
 def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, size=128,
                       learning_rate=1e-4, range_every=50, check_every=50, held_out=8, seed=0,
-                      progress=True, decay="cosine", ranges="search", range_lr=RANGE_LR):
+                      progress=True, decay="cosine", ranges="search", range_lr=RANGE_LR, phone_like=False):
     """A copy of ``model`` fine-tuned for full-int8 TFLite (see the module docstring).
 
     ``photos``: paths of unlabelled training photos (default: the bundled ai-benchmark
@@ -590,7 +604,10 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     held-out PSNR of the simulated-int8 output against the float model before and after,
     per check, and under ``"int8_ranges"`` the per-point percentiles used, for the export
     (``int8_ranges``), ``"minmax"``, or after ``"learn"`` the kept step's ``[low, high]``
-    per point."""
+    per point. ``phone_like``: each training photo is joined by a phone-like version of
+    itself (:func:`pirm_enhance.data.degrade.degrade`: darker, noisier, flatter, JPEG, as
+    the phone photos an int8 model on a phone gets), and the kept step is chosen on the
+    phone-like versions of the held-out photos (BUILD_NOTES "The phone path")."""
     import keras
     import tensorflow as tf
 
@@ -609,7 +626,14 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         raise DataMissing("quantization-aware fine-tuning needs photos: install the bundled ones "
                           "(pip install --no-deps ai-benchmark==0.1.2) or pass photos=[...]")
     train_photos = _load_photos(paths[:-held_out])
-    check_images = [img[:size * 2, :size * 2] for img in _load_photos(paths[-held_out:])]
+    check_photos = _load_photos(paths[-held_out:])
+    if phone_like:
+        if progress:
+            print(f"int8 fine-tuning: developing phone-like versions of {len(paths)} photos",
+                  file=sys.stderr, flush=True)
+        train_photos += _phone_like(train_photos, 0)
+        check_photos = _phone_like(check_photos, len(paths) - held_out)
+    check_images = [img[:size * 2, :size * 2] for img in check_photos]
     if calibration is None:  # what the exporter calibrates on for these photos
         calibration = representative_images(paths[:16])
     teacher = copy_model(model)
@@ -682,6 +706,6 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         variable.assign(value)
     used = quantizer.learned_ranges() if learn else list(ranges) if ranges is not None else "minmax"
     return student, {"steps": steps, "batch": batch, "size": size, "learning_rate": learning_rate, "decay": decay,
-                     "range_lr": range_lr if learn else None,
+                     "range_lr": range_lr if learn else None, "phone_like": bool(phone_like),
                      "held_out_psnr_before": history[0][1], "held_out_psnr_best": best,
                      "int8_ranges": used, "history": history}

@@ -523,3 +523,46 @@ def test_learnt_ranges_bring_the_student_closer_to_float_than_minmax(weights_dir
                                                int8_ranges=report["int8_ranges"]), images)
         psnr[rule] = np.mean([_psnr(a, b) for a, b in zip(outputs, floats)])
     assert psnr["learn"] > psnr["minmax"] + 1.0, psnr
+
+
+@needs_photos
+def test_phone_like_finetuning_adds_a_phone_version_of_each_photo(monkeypatch, tmp_path, capsys):
+    """``phone_like=True``: the crops are drawn from the training photos and a seeded
+    phone-like version of each (the same version whatever the list), and the kept step is
+    chosen on the phone-like versions of the held-out photos; the exporter and the CLI
+    refuse the option without fine-tuning."""
+    from pirm_enhance import quantize
+    from pirm_enhance.archs.ppcn import PPCNStudent
+    from pirm_enhance.cli.export import main
+    from pirm_enhance.data.io import read_float
+    from pirm_enhance.errors import UsageError
+    from pirm_enhance.exporters import export
+
+    photos = ai_benchmark_photos()[:6]
+    plain = [read_float(p).astype(np.float32) for p in photos]
+    phone = quantize._phone_like(plain[:2], 0)
+    assert all(a.shape == b.shape and a.dtype == np.float32 for a, b in zip(phone, plain[:2]))
+    assert all(float(np.abs(a - b).mean()) > 0.01 for a, b in zip(phone, plain[:2]))
+    assert 0.0 <= min(float(a.min()) for a in phone) and max(float(a.max()) for a in phone) <= 1.0
+    np.testing.assert_array_equal(quantize._phone_like(plain[1:2], 1)[0], phone[1])  # keyed by position
+
+    seen, developed = [], []
+    crops, develop = quantize._crops, quantize._phone_like
+    monkeypatch.setattr(quantize, "_crops", lambda p, *a: seen.append(p) or crops(p, *a))
+    monkeypatch.setattr(quantize, "_phone_like", lambda p, first: developed.append(first) or develop(p, first))
+    model = PPCNStudent(**PPCNStudent.tiny_config)
+    calibration = _photo_crops(photos[:2], 2, 32, seed=1)
+    _, report = quantize.finetune_for_int8(model, photos=photos, calibration=calibration, steps=2, batch=2,
+                                           size=32, check_every=1, held_out=2, progress=False,
+                                           ranges="minmax", phone_like=True)
+    assert report["phone_like"] and developed == [0, 4]  # the 4 training photos, then the 2 held out
+    assert len(seen[0]) == 8
+    np.testing.assert_array_equal(seen[0][4], phone[0])
+    np.testing.assert_array_equal(seen[0][0], plain[0])
+
+    with pytest.raises(UsageError, match="qat_phone_like"):
+        export(model, tmp_path / "q.tflite", format="tflite", quantization="int8", qat_phone_like=True,
+               check=False)
+    code = main(["--model", "srcnn", "--quantization", "int8", "--qat-phone-like", "-o", str(tmp_path / "x.tflite")])
+    assert code != 0 and "--qat-phone-like" in capsys.readouterr().err
+    assert not (tmp_path / "x.tflite").exists()

@@ -293,7 +293,7 @@ def write(model, path, format, quantization="float32", calibration=None, clip=Fa
 def export(model, path, format="pb", quantization="float32", calibration_images=None,
            clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True,
            input_size=None, qat_steps=0, qat_photos=None, lowering="auto", qat_decay="cosine",
-           int8_ranges="search", qat_lr=1e-4, equalize=False):
+           int8_ranges="search", qat_lr=1e-4, equalize=False, qat_phone_like=False):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -313,7 +313,10 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     many steps with 8-bit rounding simulated, the float model as teacher, on
     ``qat_photos`` (default: the bundled photos; :mod:`pirm_enhance.quantize`); the
     report then carries the fine-tuning's held-out figures under ``"qat"``; ``qat_decay``
-    (``"cosine"`` or ``None``) is its learning-rate schedule, ``qat_lr`` its peak rate. ``int8_ranges`` (full int8):
+    (``"cosine"`` or ``None``) is its learning-rate schedule, ``qat_lr`` its peak rate;
+    ``qat_phone_like`` adds a phone-like version of each photo and chooses the kept step on
+    phone-like held-out photos (``phone_like`` of
+    :func:`~pirm_enhance.quantize.finetune_for_int8`). ``int8_ranges`` (full int8):
     ``"search"`` (the default: per tensor, min/max or a percentile range, whichever
     brings the simulated output closest to float on the calibration images) or
     ``"minmax"`` (the converter's rule); after fine-tuning, the rule it trained with;
@@ -332,6 +335,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     if int8_ranges == "learn" and not (qat_steps and format == "tflite" and quantization == "int8"):
         raise UsageError("int8_ranges='learn' applies to full-int8 TFLite exports with quantization-aware "
                          "fine-tuning (--quantization int8 --qat-steps N)")
+    if qat_phone_like and not qat_steps:
+        raise UsageError("qat_phone_like applies to quantization-aware fine-tuning (--qat-steps N)")
     if not hasattr(model, "weights"):
         from pirm_enhance.zoo import load_model
 
@@ -356,7 +361,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         if input_size is not None:
             calibration = [tf.image.resize(img, input_size).numpy() for img in calibration]
         model, qat = finetune_for_int8(model, photos=qat_photos, calibration=calibration, steps=qat_steps,
-                                       decay=qat_decay, ranges=int8_ranges, learning_rate=qat_lr)
+                                       decay=qat_decay, ranges=int8_ranges, learning_rate=qat_lr,
+                                       phone_like=qat_phone_like)
         int8_ranges = qat["int8_ranges"]
     path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite, input_size=input_size,
                  lowering=lowering, int8_ranges=int8_ranges)
