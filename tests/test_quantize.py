@@ -566,3 +566,41 @@ def test_phone_like_finetuning_adds_a_phone_version_of_each_photo(monkeypatch, t
     code = main(["--model", "srcnn", "--quantization", "int8", "--qat-phone-like", "-o", str(tmp_path / "x.tflite")])
     assert code != 0 and "--qat-phone-like" in capsys.readouterr().err
     assert not (tmp_path / "x.tflite").exists()
+
+
+@needs_photos
+def test_export_keeps_the_fine_tuning_seed_closest_to_float(tmp_path, capsys, monkeypatch):
+    """``qat_seeds=3``: three fine-tunings with crop seeds 0, 1, 2; the export takes the run
+    whose held-out figure is best, and says which; counts below 1, or seeds without
+    fine-tuning, are refused by the exporter and the CLI."""
+    from pirm_enhance import quantize
+    from pirm_enhance.archs.ppcn import PPCNStudent
+    from pirm_enhance.cli.export import main
+    from pirm_enhance.errors import UsageError
+    from pirm_enhance.exporters import export
+
+    seeds = []
+    finetune = quantize.finetune_for_int8
+
+    def recorded(model, **kwargs):
+        seeds.append(kwargs["seed"])
+        return finetune(model, **{**kwargs, "batch": 2, "size": 32, "held_out": 2, "progress": False})
+
+    monkeypatch.setattr(quantize, "finetune_for_int8", recorded)
+    model = PPCNStudent(**PPCNStudent.tiny_config)
+    photos = ai_benchmark_photos()[:6]
+    report = export(model, tmp_path / "q.tflite", format="tflite", quantization="int8", qat_steps=2, qat_seeds=3,
+                    qat_photos=photos, calibration_images=photos[:2], check=False, int8_ranges="minmax")
+    figures = report["qat"]["held_out_by_seed"]
+    assert seeds == [0, 1, 2] and len(figures) == 3 and len(set(figures)) > 1  # the seeds give other runs
+    assert report["qat"]["seed"] == int(np.argmax(figures))
+    assert report["qat"]["held_out_psnr_best"] == max(figures)
+    for bad in (0, 1.5):
+        with pytest.raises(UsageError, match="qat_seeds"):
+            export(model, tmp_path / "r.tflite", format="tflite", quantization="int8", qat_steps=2, qat_seeds=bad,
+                   check=False)
+    with pytest.raises(UsageError, match="qat_seeds"):
+        export(model, tmp_path / "r.tflite", format="tflite", quantization="int8", qat_seeds=2, check=False)
+    code = main(["--model", "srcnn", "--quantization", "int8", "--qat-seeds", "2", "-o", str(tmp_path / "x.tflite")])
+    assert code != 0 and "--qat-seeds" in capsys.readouterr().err
+    assert not (tmp_path / "x.tflite").exists()

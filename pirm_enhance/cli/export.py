@@ -10,7 +10,7 @@ Examples:
   pirm-export --model eds.iphone --quantization int8 --calibration photos/*.jpg -o eds_int8.tflite
   pirm-export --model ppcn_student.paper --quantization int8 --qat-steps 2400 --qat-lr 3e-4 -o st.tflite
   pirm-export --model ppcn_student.paper --quantization int8 --equalize --qat-steps 2400 --qat-lr 3e-4 \\
-      --int8-ranges learn --qat-phone-like -o st.tflite
+      --int8-ranges learn --qat-phone-like --qat-seeds 2 -o st.tflite
 An existing output is replaced only with --overwrite. Exit 3: the file breaks a submission rule.
 """
 
@@ -44,6 +44,9 @@ def parser():
                    help="--qat-steps: also fine-tune on a phone-like version of each photo (darker, "
                         "noisier, flatter, JPEG) and keep the step closest to float on phone-like "
                         "held-out photos")
+    p.add_argument("--qat-seeds", type=int, default=1, metavar="N",
+                   help="--qat-steps: fine-tune N times (crop seeds 0..N-1) and keep the run closest "
+                        "to float on the held-out photos")
     p.add_argument("--int8-ranges", choices=("search", "minmax", "learn"), default="search",
                    help="int8: each tensor's 8-bit range: min/max over the calibration images, "
                         "(search) min/max or a percentile range, whichever brings the output "
@@ -92,6 +95,8 @@ def run(argv=None):
         fail("--int8-ranges learn applies to --format tflite --quantization int8 with --qat-steps N")
     if args.qat_phone_like and not args.qat_steps:
         fail("--qat-phone-like applies to --qat-steps N")
+    if args.qat_seeds < 1 or (args.qat_seeds > 1 and not args.qat_steps):
+        fail("--qat-seeds takes a count >= 1 and applies to --qat-steps N")
     if not args.qat_lr > 0:
         fail(f"--qat-lr must be a positive learning rate, not {args.qat_lr}")
     input_size = None
@@ -116,7 +121,8 @@ def run(argv=None):
                     allow_rule_violations=args.allow_rule_violations, overwrite=args.overwrite,
                     input_size=input_size, qat_steps=args.qat_steps, lowering=args.lowering,
                     qat_decay=None if args.qat_decay == "none" else args.qat_decay, qat_lr=args.qat_lr,
-                    int8_ranges=args.int8_ranges, equalize=args.equalize, qat_phone_like=args.qat_phone_like)
+                    int8_ranges=args.int8_ranges, equalize=args.equalize, qat_phone_like=args.qat_phone_like,
+                    qat_seeds=args.qat_seeds)
     print(json.dumps(report, indent=1))
     return 0
 

@@ -293,7 +293,7 @@ def write(model, path, format, quantization="float32", calibration=None, clip=Fa
 def export(model, path, format="pb", quantization="float32", calibration_images=None,
            clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True,
            input_size=None, qat_steps=0, qat_photos=None, lowering="auto", qat_decay="cosine",
-           int8_ranges="search", qat_lr=1e-4, equalize=False, qat_phone_like=False):
+           int8_ranges="search", qat_lr=1e-4, equalize=False, qat_phone_like=False, qat_seeds=1):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -316,7 +316,10 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     (``"cosine"`` or ``None``) is its learning-rate schedule, ``qat_lr`` its peak rate;
     ``qat_phone_like`` adds a phone-like version of each photo and chooses the kept step on
     phone-like held-out photos (``phone_like`` of
-    :func:`~pirm_enhance.quantize.finetune_for_int8`). ``int8_ranges`` (full int8):
+    :func:`~pirm_enhance.quantize.finetune_for_int8`); ``qat_seeds`` runs the fine-tuning
+    that many times, with crop seeds 0, 1, ..., and keeps the run whose best step came
+    closest to float on the held-out photos (the report names its ``"seed"`` and lists every
+    run's figure under ``"held_out_by_seed"``). ``int8_ranges`` (full int8):
     ``"search"`` (the default: per tensor, min/max or a percentile range, whichever
     brings the simulated output closest to float on the calibration images) or
     ``"minmax"`` (the converter's rule); after fine-tuning, the rule it trained with;
@@ -337,6 +340,9 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
                          "fine-tuning (--quantization int8 --qat-steps N)")
     if qat_phone_like and not qat_steps:
         raise UsageError("qat_phone_like applies to quantization-aware fine-tuning (--qat-steps N)")
+    if not (isinstance(qat_seeds, int) and qat_seeds >= 1) or (qat_seeds > 1 and not qat_steps):
+        raise UsageError(f"qat_seeds takes a count >= 1 and applies to quantization-aware fine-tuning "
+                         f"(--qat-steps N), got {qat_seeds!r}")
     if not hasattr(model, "weights"):
         from pirm_enhance.zoo import load_model
 
@@ -360,9 +366,13 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
 
         if input_size is not None:
             calibration = [tf.image.resize(img, input_size).numpy() for img in calibration]
-        model, qat = finetune_for_int8(model, photos=qat_photos, calibration=calibration, steps=qat_steps,
-                                       decay=qat_decay, ranges=int8_ranges, learning_rate=qat_lr,
-                                       phone_like=qat_phone_like)
+        runs = [finetune_for_int8(model, photos=qat_photos, calibration=calibration, steps=qat_steps,
+                                  decay=qat_decay, ranges=int8_ranges, learning_rate=qat_lr,
+                                  phone_like=qat_phone_like, seed=seed) for seed in range(qat_seeds)]
+        figures = [run[1]["held_out_psnr_best"] for run in runs]
+        seed = int(np.argmax(figures))
+        model, qat = runs[seed]
+        qat = {**qat, "seed": seed, "held_out_by_seed": figures}
         int8_ranges = qat["int8_ranges"]
     path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite, input_size=input_size,
                  lowering=lowering, int8_ranges=int8_ranges)
