@@ -607,7 +607,12 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     per point. ``phone_like``: each training photo is joined by a phone-like version of
     itself (:func:`pirm_enhance.data.degrade.degrade`: darker, noisier, flatter, JPEG, as
     the phone photos an int8 model on a phone gets), and the kept step is chosen on the
-    phone-like versions of the held-out photos (BUILD_NOTES "The phone path")."""
+    phone-like versions of the held-out photos (BUILD_NOTES "The phone path"). ``seed``: the
+    crop seed, or a list of them: one fine-tuning per seed, each from ``model``, and the one
+    whose kept step came closest to float on the held-out photos is returned, with
+    ``"seed"`` and every run's figure (``"held_out_by_seed"``) in the report; the photos,
+    their phone-like versions, the teacher's targets and the range rule are made once for
+    all of them."""
     import keras
     import tensorflow as tf
 
@@ -618,6 +623,10 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     if decay not in (None, "cosine"):
         raise UsageError(f"decay must be None or 'cosine', got {decay!r}")
     _check_ranges(ranges, learn=True)  # before photos are loaded and models copied
+    several = not isinstance(seed, (int, np.integer))
+    seeds = [int(s) for s in seed] if several else [int(seed)]
+    if not seeds:
+        raise UsageError("seed: give a crop seed or a non-empty list of them")
     learn = ranges == "learn"
     if learn and not range_lr > 0:
         raise UsageError(f"range_lr must be a positive learning rate, got {range_lr}")
@@ -637,75 +646,95 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     if calibration is None:  # what the exporter calibrates on for these photos
         calibration = representative_images(paths[:16])
     teacher = copy_model(model)
-    student = copy_model(model)
     targets = [teacher(img[None], training=False) for img in check_images]
-    ranges = _percentiles(student, calibration, ranges, progress)
-    quantizer = FakeQuantizer(ranges)
+    percentiles = _percentiles(copy_model(model), calibration, ranges, progress)
 
     def schedule(peak):
         return keras.optimizers.schedules.CosineDecay(peak, steps) if decay == "cosine" else peak
 
-    optimizer = keras.optimizers.Adam(schedule(learning_rate))
-    variables = student.trainable_variables
-    collect_ranges(student, calibration, quantizer)
-    if learn:
-        quantizer.make_learnable()
-        range_optimizer = keras.optimizers.Adam(schedule(range_lr))
-        range_variables = quantizer.range_variables()
-    else:
-        _set_simulation(quantizer)
-        range_variables = []
-
-    @tf.function(reduce_retracing=True)
-    def train_step(x):
-        target = teacher(x, training=False)
-        with tf.GradientTape() as tape:
-            y = _forward(student, x, quantizer)
-            loss = tf.reduce_mean(tf.square(y - target))
-        grads = tape.gradient(loss, variables + range_variables)
-        if learn:  # an 8-bit zero under a root (a norm's variance) gives inf x 0 in the gradient
-            grads = [tf.where(tf.math.is_finite(g), g, tf.zeros_like(g)) for g in grads]
-        optimizer.apply(grads[:len(variables)], variables)
-        if range_variables:
-            range_optimizer.apply(grads[len(variables):], range_variables)
-        return loss
-
-    def state():
-        return student.get_weights(), [v.numpy() for v in range_variables]
-
-    @tf.function(reduce_retracing=True)
-    def simulate(x):
-        return _forward(student, x, quantizer)
-
-    def held_out_psnr():
-        values = []
-        for img, target in zip(check_images, targets):
-            mse = float(tf.reduce_mean(tf.square(simulate(tf.constant(img[None])) - target)))
-            values.append(10 * math.log10(1.0 / max(mse, 1e-12)))
-        return float(np.mean(values))
-
-    rng = np.random.default_rng(seed)
-    best = held_out_psnr()
-    history = [(0, best)]
-    best_state = state()
-    for step in range(1, steps + 1):
-        loss = float(train_step(tf.constant(_crops(train_photos, rng, batch, size))))
-        if not learn and (step % range_every == 0 or step == steps):
-            collect_ranges(student, calibration, quantizer)
+    def one_run(seed):
+        """One fine-tuning from ``model`` with crop seed ``seed``: ``(student, best, history)``,
+        the student at its kept step."""
+        student = copy_model(model)
+        quantizer = FakeQuantizer(percentiles)
+        optimizer = keras.optimizers.Adam(schedule(learning_rate))
+        variables = student.trainable_variables
+        collect_ranges(student, calibration, quantizer)
+        if learn:
+            quantizer.make_learnable()
+            range_optimizer = keras.optimizers.Adam(schedule(range_lr))
+            range_variables = quantizer.range_variables()
+        else:
             _set_simulation(quantizer)
-        if step % check_every == 0 or step == steps:
-            value = held_out_psnr()
-            history.append((step, value))
-            if value > best:
-                best, best_state = value, state()
-            if progress:
-                print(f"int8 fine-tuning {step}/{steps}: loss {loss:.3g}, held-out int8 vs float "
-                      f"{value:.2f} dB (best {best:.2f})", file=sys.stderr, flush=True)
-    student.set_weights(best_state[0])
-    for variable, value in zip(range_variables, best_state[1]):
-        variable.assign(value)
-    used = quantizer.learned_ranges() if learn else list(ranges) if ranges is not None else "minmax"
-    return student, {"steps": steps, "batch": batch, "size": size, "learning_rate": learning_rate, "decay": decay,
-                     "range_lr": range_lr if learn else None, "phone_like": bool(phone_like),
-                     "held_out_psnr_before": history[0][1], "held_out_psnr_best": best,
-                     "int8_ranges": used, "history": history}
+            range_variables = []
+
+        @tf.function(reduce_retracing=True)
+        def train_step(x):
+            target = teacher(x, training=False)
+            with tf.GradientTape() as tape:
+                y = _forward(student, x, quantizer)
+                loss = tf.reduce_mean(tf.square(y - target))
+            grads = tape.gradient(loss, variables + range_variables)
+            if learn:  # an 8-bit zero under a root (a norm's variance) gives inf x 0 in the gradient
+                grads = [tf.where(tf.math.is_finite(g), g, tf.zeros_like(g)) for g in grads]
+            optimizer.apply(grads[:len(variables)], variables)
+            if range_variables:
+                range_optimizer.apply(grads[len(variables):], range_variables)
+            return loss
+
+        def state():
+            return student.get_weights(), [v.numpy() for v in range_variables]
+
+        @tf.function(reduce_retracing=True)
+        def simulate(x):
+            return _forward(student, x, quantizer)
+
+        def held_out_psnr():
+            values = []
+            for img, target in zip(check_images, targets):
+                mse = float(tf.reduce_mean(tf.square(simulate(tf.constant(img[None])) - target)))
+                values.append(10 * math.log10(1.0 / max(mse, 1e-12)))
+            return float(np.mean(values))
+
+        rng = np.random.default_rng(seed)
+        best = held_out_psnr()
+        history = [(0, best)]
+        best_state = state()
+        for step in range(1, steps + 1):
+            loss = float(train_step(tf.constant(_crops(train_photos, rng, batch, size))))
+            if not learn and (step % range_every == 0 or step == steps):
+                collect_ranges(student, calibration, quantizer)
+                _set_simulation(quantizer)
+            if step % check_every == 0 or step == steps:
+                value = held_out_psnr()
+                history.append((step, value))
+                if value > best:
+                    best, best_state = value, state()
+                if progress:
+                    run = f" (seed {seed})" if len(seeds) > 1 else ""
+                    print(f"int8 fine-tuning{run} {step}/{steps}: loss {loss:.3g}, held-out int8 vs float "
+                          f"{value:.2f} dB (best {best:.2f})", file=sys.stderr, flush=True)
+        student.set_weights(best_state[0])
+        for variable, value in zip(range_variables, best_state[1]):
+            variable.assign(value)
+        used = quantizer.learned_ranges() if learn else list(percentiles) if percentiles is not None else "minmax"
+        return student, best, history, used
+
+    # the photos, their phone-like versions, the teacher's targets and the range rule are
+    # made once; each seed only trains
+    kept = None
+    by_seed = []
+    for s in seeds:
+        run = one_run(s)
+        by_seed.append(run[1])
+        if kept is None or run[1] > kept[1][1]:
+            kept = (s, run)
+        del run  # a seed that is not kept leaves no model behind
+    seed, (student, best, history, used) = kept
+    report = {"steps": steps, "batch": batch, "size": size, "learning_rate": learning_rate, "decay": decay,
+              "range_lr": range_lr if learn else None, "phone_like": bool(phone_like),
+              "held_out_psnr_before": history[0][1], "held_out_psnr_best": best,
+              "int8_ranges": used, "history": history}
+    if several:
+        report.update(seed=seed, held_out_by_seed=by_seed)
+    return student, report

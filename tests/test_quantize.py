@@ -570,31 +570,43 @@ def test_phone_like_finetuning_adds_a_phone_version_of_each_photo(monkeypatch, t
 
 @needs_photos
 def test_export_keeps_the_fine_tuning_seed_closest_to_float(tmp_path, capsys, monkeypatch):
-    """``qat_seeds=3``: three fine-tunings with crop seeds 0, 1, 2; the export takes the run
-    whose held-out figure is best, and says which; counts below 1, or seeds without
-    fine-tuning, are refused by the exporter and the CLI."""
+    """``qat_seeds=3``: three fine-tunings with crop seeds 0, 1, 2 from one preparation (the
+    photos are read and developed once); the export takes the run whose held-out figure is
+    best, and says which; each run is the one its seed gives alone; counts below 1, or seeds
+    without fine-tuning, are refused by the exporter and the CLI."""
     from pirm_enhance import quantize
     from pirm_enhance.archs.ppcn import PPCNStudent
     from pirm_enhance.cli.export import main
     from pirm_enhance.errors import UsageError
     from pirm_enhance.exporters import export
+    from pirm_enhance.exporters.writers import representative_images
 
-    seeds = []
-    finetune = quantize.finetune_for_int8
+    seeds, loaded = [], []
+    finetune, load = quantize.finetune_for_int8, quantize._load_photos
+    small = {"batch": 2, "size": 32, "held_out": 2, "progress": False}
 
     def recorded(model, **kwargs):
         seeds.append(kwargs["seed"])
-        return finetune(model, **{**kwargs, "batch": 2, "size": 32, "held_out": 2, "progress": False})
+        return finetune(model, **{**kwargs, **small})
 
     monkeypatch.setattr(quantize, "finetune_for_int8", recorded)
+    monkeypatch.setattr(quantize, "_load_photos", lambda paths: loaded.append(len(paths)) or load(paths))
     model = PPCNStudent(**PPCNStudent.tiny_config)
     photos = ai_benchmark_photos()[:6]
     report = export(model, tmp_path / "q.tflite", format="tflite", quantization="int8", qat_steps=2, qat_seeds=3,
-                    qat_photos=photos, calibration_images=photos[:2], check=False, int8_ranges="minmax")
+                    qat_photos=photos, calibration_images=photos[:2], check=False, int8_ranges="minmax",
+                    qat_phone_like=True)
     figures = report["qat"]["held_out_by_seed"]
-    assert seeds == [0, 1, 2] and len(figures) == 3 and len(set(figures)) > 1  # the seeds give other runs
+    assert seeds == [(0, 1, 2)] and len(figures) == 3 and len(set(figures)) > 1  # the seeds give other runs
+    assert loaded == [4, 2]  # the training and held-out photos, read once for the three runs
     assert report["qat"]["seed"] == int(np.argmax(figures))
     assert report["qat"]["held_out_psnr_best"] == max(figures)
+    # the export's calibration images: the first 2 photos' crops, 16 of them as for any int8 export
+    alone = finetune(model, photos=photos, calibration=representative_images(photos[:2], count=16), steps=2,
+                     ranges="minmax", phone_like=True, seed=1, **small)[1]
+    assert "seed" not in alone and alone["held_out_psnr_best"] == pytest.approx(figures[1], abs=1e-4)
+    with pytest.raises(UsageError, match="seed"):
+        finetune(model, photos=photos, steps=2, ranges="minmax", seed=[], **small)
     for bad in (0, 1.5):
         with pytest.raises(UsageError, match="qat_seeds"):
             export(model, tmp_path / "r.tflite", format="tflite", quantization="int8", qat_steps=2, qat_seeds=bad,

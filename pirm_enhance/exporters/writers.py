@@ -366,13 +366,10 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
 
         if input_size is not None:
             calibration = [tf.image.resize(img, input_size).numpy() for img in calibration]
-        runs = [finetune_for_int8(model, photos=qat_photos, calibration=calibration, steps=qat_steps,
-                                  decay=qat_decay, ranges=int8_ranges, learning_rate=qat_lr,
-                                  phone_like=qat_phone_like, seed=seed) for seed in range(qat_seeds)]
-        figures = [run[1]["held_out_psnr_best"] for run in runs]
-        seed = int(np.argmax(figures))
-        model, qat = runs[seed]
-        qat = {**qat, "seed": seed, "held_out_by_seed": figures}
+        # one call for every seed: the photos and the range rule are prepared once
+        model, qat = finetune_for_int8(model, photos=qat_photos, calibration=calibration, steps=qat_steps,
+                                       decay=qat_decay, ranges=int8_ranges, learning_rate=qat_lr,
+                                       phone_like=qat_phone_like, seed=tuple(range(qat_seeds)))
         int8_ranges = qat["int8_ranges"]
     path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite, input_size=input_size,
                  lowering=lowering, int8_ranges=int8_ranges)
