@@ -492,6 +492,48 @@ def equalization_groups(model):
     return found
 
 
+def norm_cancelled_biases(model):
+    """The convolutions of ``model`` whose bias an :class:`pirm_enhance.layers.InstanceNorm`
+    cancels: the convolution has no activation, and every layer that reads its output is an
+    instance norm (which subtracts each channel's mean over the image, a per-channel constant
+    included) and the output is not one of the model's."""
+    import keras
+
+    from pirm_enhance.layers import InstanceNorm
+
+    kinds = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.DepthwiseConv2D)
+    ops = [op for op in model.operations if not isinstance(op, keras.layers.InputLayer)]
+    readers = {}
+    for op in ops:
+        nodes = getattr(op, "_inbound_nodes", [])
+        for node in nodes:
+            for t in node.input_tensors:
+                readers.setdefault(id(t._keras_history.operation), []).append(op)
+    outputs = {id(t._keras_history.operation) for t in model.outputs}
+    return [op for op in ops
+            if isinstance(op, kinds) and op.use_bias and len(getattr(op, "_inbound_nodes", [])) == 1
+            and getattr(op.activation, "__name__", "") == "linear" and id(op) not in outputs
+            and readers.get(id(op)) and all(type(r) is InstanceNorm for r in readers[id(op)])]
+
+
+def drop_norm_biases(model):
+    """A copy of ``model`` with the biases of :func:`norm_cancelled_biases` set to zero: the
+    same function in float (to rounding), since the norm subtracts them again.
+
+    For per-tensor 8-bit activations: a convolution's bias sets each channel's level, and a
+    tensor's 8-bit range must hold every channel's level and spread. Before a norm only the
+    spread matters, and it can be a few steps of a range that the levels widen: the PPCN
+    student's second norm reads channels at levels -0.17 to 1.58 (its biases) that spread
+    about 0.02 over a crop (BUILD_NOTES "The phone path"). The fine-tuning cannot move such a
+    bias itself: the norm gives it no gradient. Returns ``(copy, names)``, the names of the
+    convolutions whose bias was dropped."""
+    clone = copy_model(model)
+    dropped = norm_cancelled_biases(clone)
+    for op in dropped:
+        op.bias.assign(np.zeros(op.bias.shape, op.bias.dtype))
+    return clone, [op.name for op in dropped]
+
+
 def equalize(model, images, alpha=1.0):
     """A copy of ``model`` with the channels of each :func:`equalization_groups` group
     rescaled to equal spread, the same function in float (to rounding), for per-tensor

@@ -53,9 +53,9 @@ def parser():
                         "closest to float on them, or (learn, with --qat-steps) learnt with the "
                         "weights from min/max")
     p.add_argument("--equalize", action="store_true",
-                   help="int8: first rescale the channels that share a tensor's 8-bit step to equal "
-                        "spread on the calibration images (the same function in float); helps "
-                        "fine-tuning (--qat-steps) most")
+                   help="int8: first zero the biases an instance norm cancels, then rescale the "
+                        "channels that share a tensor's 8-bit step to equal spread on the calibration "
+                        "images (both the same function in float); helps fine-tuning (--qat-steps) most")
     p.add_argument("--clip", action="store_true", help="append clip(0, 1) to the graph")
     p.add_argument("--input-size", metavar="HxW",
                    help="fix the graph's input to this size, e.g. 720x1280, as a phone app would "

@@ -328,9 +328,11 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     ``lowering`` (``"auto"`` / ``"none"``): see :func:`write`; the report names the
     convolutions rewritten under ``"lowered"``, and for int8 / int16x8 TFLite the ops left
     in float under ``"float_ops"`` (:func:`float_ops`). ``equalize`` (full int8): first
-    rescale the channels that share a tensor's 8-bit step to equal spread on the
-    calibration images, the same function in float (:func:`pirm_enhance.quantize.equalize`),
-    before any fine-tuning; the report lists the groups and factors under ``"equalized"``.
+    zero the biases that an instance norm cancels (:func:`pirm_enhance.quantize.drop_norm_biases`),
+    then rescale the channels that share a tensor's 8-bit step to equal spread on the
+    calibration images (:func:`pirm_enhance.quantize.equalize`), both the same function in
+    float, before any fine-tuning; the report names the convolutions under
+    ``"norm_biases_dropped"`` and lists the groups and factors under ``"equalized"``.
     """
     from pirm_enhance.exporters.checks import check_export
     from pirm_enhance.runners import make_runner
@@ -355,8 +357,10 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     if equalize:
         if format != "tflite" or quantization != "int8":
             raise UsageError("equalize applies to full-int8 TFLite exports only (--quantization int8)")
+        from pirm_enhance.quantize import drop_norm_biases
         from pirm_enhance.quantize import equalize as equalize_channels
 
+        model, dropped = drop_norm_biases(model)
         model, equalized = equalize_channels(model, calibration)
     qat = None
     if qat_steps:
@@ -382,6 +386,7 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     if format == "tflite" and quantization in ("int8", "int16x8"):
         report["float_ops"] = float_ops(pathlib.Path(path).read_bytes())
     if equalized is not None:
+        report["norm_biases_dropped"] = dropped
         report["equalized"] = equalized
     if qat is not None:
         report["qat"] = {k: v for k, v in qat.items() if k != "history"}
