@@ -666,9 +666,10 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         raise UsageError(f"decay must be None or 'cosine', got {decay!r}")
     _check_ranges(ranges, learn=True)  # before photos are loaded and models copied
     several = not isinstance(seed, (int, np.integer))
+    if several and not (isinstance(seed, (list, tuple, range)) and len(seed)
+                        and all(isinstance(s, (int, np.integer)) for s in seed)):
+        raise UsageError(f"seed: give a crop seed or a non-empty list of them, got {seed!r}")
     seeds = [int(s) for s in seed] if several else [int(seed)]
-    if not seeds:
-        raise UsageError("seed: give a crop seed or a non-empty list of them")
     learn = ranges == "learn"
     if learn and not range_lr > 0:
         raise UsageError(f"range_lr must be a positive learning rate, got {range_lr}")

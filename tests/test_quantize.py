@@ -679,8 +679,9 @@ def test_export_keeps_the_fine_tuning_seed_closest_to_float(tmp_path, capsys, mo
     alone = finetune(model, photos=photos, calibration=representative_images(photos[:2], count=16), steps=2,
                      ranges="minmax", phone_like=True, seed=1, **small)[1]
     assert "seed" not in alone and alone["held_out_psnr_best"] == pytest.approx(figures[1], abs=1e-4)
-    with pytest.raises(UsageError, match="seed"):
-        finetune(model, photos=photos, steps=2, ranges="minmax", seed=[], **small)
+    for bad in ([], "12", [1.5]):
+        with pytest.raises(UsageError, match="seed"):
+            finetune(model, photos=photos, steps=2, ranges="minmax", seed=bad, **small)
     for bad in (0, 1.5):
         with pytest.raises(UsageError, match="qat_seeds"):
             export(model, tmp_path / "r.tflite", format="tflite", quantization="int8", qat_steps=2, qat_seeds=bad,
