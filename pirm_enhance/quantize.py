@@ -424,6 +424,23 @@ def _plain_conv(layer):
             and getattr(layer.activation, "__name__", "") in ("linear", "relu", "leaky_relu"))
 
 
+def _layer_graph(model):
+    """``(ops, parents, readers)`` of a functional model: its layers (inputs left out), by
+    id each one's input layers (``None`` for a layer called more than once, which the
+    rewrites leave alone), and by id the layers that read each one, from every call."""
+    import keras
+
+    ops = [op for op in model.operations if not isinstance(op, keras.layers.InputLayer)]
+    parents, readers = {}, {id(op): [] for op in ops}
+    for op in ops:
+        nodes = getattr(op, "_inbound_nodes", [])
+        parents[id(op)] = [t._keras_history.operation for t in nodes[0].input_tensors] if len(nodes) == 1 else None
+        for node in nodes:
+            for t in node.input_tensors:
+                readers.setdefault(id(t._keras_history.operation), []).append(op)
+    return ops, parents, readers
+
+
 def equalization_groups(model):
     """The channel groups of ``model`` that :func:`equalize` can rescale exactly:
     ``[{"producers", "members", "consumers", "exits"}]`` (lists of layers; ``exits``: the
@@ -441,14 +458,7 @@ def equalization_groups(model):
 
     from pirm_enhance.layers import InstanceNorm
 
-    ops = [op for op in model.operations if not isinstance(op, keras.layers.InputLayer)]
-    parents, readers = {}, {id(op): [] for op in ops}
-    for op in ops:
-        nodes = getattr(op, "_inbound_nodes", [])
-        parents[id(op)] = ([t._keras_history.operation for t in nodes[0].input_tensors]
-                           if len(nodes) == 1 else None)  # a layer called twice: not touched
-        for parent in parents[id(op)] or []:
-            readers.setdefault(id(parent), []).append(op)
+    ops, parents, readers = _layer_graph(model)
     root = {id(op): id(op) for op in ops}
 
     def find(i):
@@ -502,18 +512,12 @@ def norm_cancelled_biases(model):
     from pirm_enhance.layers import InstanceNorm
 
     kinds = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.DepthwiseConv2D)
-    ops = [op for op in model.operations if not isinstance(op, keras.layers.InputLayer)]
-    readers = {}
-    for op in ops:
-        nodes = getattr(op, "_inbound_nodes", [])
-        for node in nodes:
-            for t in node.input_tensors:
-                readers.setdefault(id(t._keras_history.operation), []).append(op)
+    ops, parents, readers = _layer_graph(model)
     outputs = {id(t._keras_history.operation) for t in model.outputs}
     return [op for op in ops
-            if isinstance(op, kinds) and op.use_bias and len(getattr(op, "_inbound_nodes", [])) == 1
+            if isinstance(op, kinds) and op.use_bias and parents[id(op)] is not None
             and getattr(op.activation, "__name__", "") == "linear" and id(op) not in outputs
-            and readers.get(id(op)) and all(type(r) is InstanceNorm for r in readers[id(op)])]
+            and readers[id(op)] and all(type(r) is InstanceNorm for r in readers[id(op)])]
 
 
 def drop_norm_biases(model):
@@ -696,8 +700,8 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         return keras.optimizers.schedules.CosineDecay(peak, steps) if decay == "cosine" else peak
 
     def one_run(seed):
-        """One fine-tuning from ``model`` with crop seed ``seed``: ``(student, best, history)``,
-        the student at its kept step."""
+        """One fine-tuning from ``model`` with crop seed ``seed``: ``(student, best, history,
+        ranges)``, the student at its kept step and the ranges it was simulated with."""
         student = copy_model(model)
         quantizer = FakeQuantizer(percentiles)
         optimizer = keras.optimizers.Adam(schedule(learning_rate))
@@ -754,8 +758,8 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
                 if value > best:
                     best, best_state = value, state()
                 if progress:
-                    run = f" (seed {seed})" if len(seeds) > 1 else ""
-                    print(f"int8 fine-tuning{run} {step}/{steps}: loss {loss:.3g}, held-out int8 vs float "
+                    tag = f" (seed {seed})" if several else ""
+                    print(f"int8 fine-tuning{tag} {step}/{steps}: loss {loss:.3g}, held-out int8 vs float "
                           f"{value:.2f} dB (best {best:.2f})", file=sys.stderr, flush=True)
         student.set_weights(best_state[0])
         for variable, value in zip(range_variables, best_state[1]):
@@ -765,14 +769,12 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
 
     # the photos, their phone-like versions, the teacher's targets and the range rule are
     # made once; each seed only trains
-    kept = None
-    by_seed = []
-    for s in seeds:
+    kept, by_seed = None, []
+    for s in seeds:  # only the best student so far stays in memory
         run = one_run(s)
         by_seed.append(run[1])
         if kept is None or run[1] > kept[1][1]:
             kept = (s, run)
-        del run  # a seed that is not kept leaves no model behind
     seed, (student, best, history, used) = kept
     report = {"steps": steps, "batch": batch, "size": size, "learning_rate": learning_rate, "decay": decay,
               "range_lr": range_lr if learn else None, "phone_like": bool(phone_like),
