@@ -633,7 +633,8 @@ RANGE_LR = 0.1  # finetune_for_int8's peak learning rate of the learnt ranges' l
 
 def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, size=128,
                       learning_rate=1e-4, range_every=50, check_every=50, held_out=8, seed=0,
-                      progress=True, decay="cosine", ranges="search", range_lr=RANGE_LR, phone_like=False):
+                      progress=True, decay="cosine", ranges="search", range_lr=RANGE_LR, phone_like=False,
+                      average=None):
     """A copy of ``model`` fine-tuned for full-int8 TFLite (see the module docstring).
 
     ``photos``: paths of unlabelled training photos (default: the bundled ai-benchmark
@@ -658,7 +659,11 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     whose kept step came closest to float on the held-out photos is returned, with
     ``"seed"`` and every run's figure (``"held_out_by_seed"``) in the report; the photos,
     their phone-like versions, the teacher's targets and the range rule are made once for
-    all of them."""
+    all of them. ``average``: a decay in (0, 1), or ``None``: the checks (and the kept
+    step) use an exponential moving average of the weights, and of the learnt ranges,
+    ``a <- average * a + (1 - average) * w`` after every step (Polyak averaging), instead of
+    the weights of that step; with measured ranges, they are measured again for the
+    averaged weights at each check."""
     import keras
     import tensorflow as tf
 
@@ -675,6 +680,8 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         raise UsageError(f"seed: give a crop seed or a non-empty list of them, got {seed!r}")
     seeds = [int(s) for s in seed] if several else [int(seed)]
     learn = ranges == "learn"
+    if average is not None and not (isinstance(average, (int, float)) and 0 < average < 1):
+        raise UsageError(f"average: give a moving-average decay between 0 and 1, or None, got {average!r}")
     if learn and not range_lr > 0:
         raise UsageError(f"range_lr must be a positive learning rate, got {range_lr}")
     paths = list(photos) if photos is not None else ai_benchmark_photos()
@@ -727,10 +734,37 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
             optimizer.apply(grads[:len(variables)], variables)
             if range_variables:
                 range_optimizer.apply(grads[len(variables):], range_variables)
+            for a, w in zip(averages, variables + range_variables):
+                a.assign(average * a + (1.0 - average) * w)
             return loss
+
+        # the moving averages of the trained variables (``average``), from the start values
+        averages = ([tf.Variable(np.asarray(v), trainable=False) for v in variables + range_variables]
+                    if average is not None else [])
 
         def state():
             return student.get_weights(), [v.numpy() for v in range_variables]
+
+        def checked_state():
+            """The state the checks judge: the trained variables, or their averages (with
+            measured ranges, measured again for them); a callable puts the trained ones back."""
+            if not averages:
+                return lambda: None
+            trained = [v.numpy() for v in variables + range_variables]
+            measured = list(quantizer.low), list(quantizer.high)
+            for v, a in zip(variables + range_variables, averages):
+                v.assign(a)
+            if not learn:
+                collect_ranges(student, calibration, quantizer)
+                _set_simulation(quantizer)
+
+            def restore():
+                for v, value in zip(variables + range_variables, trained):
+                    v.assign(value)
+                if not learn:  # the ranges the training was simulating with
+                    quantizer.low, quantizer.high = measured
+                    _set_simulation(quantizer)
+            return restore
 
         @tf.function(reduce_retracing=True)
         def simulate(x):
@@ -753,10 +787,12 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
                 collect_ranges(student, calibration, quantizer)
                 _set_simulation(quantizer)
             if step % check_every == 0 or step == steps:
+                restore = checked_state()
                 value = held_out_psnr()
                 history.append((step, value))
                 if value > best:
                     best, best_state = value, state()
+                restore()
                 if progress:
                     tag = f" (seed {seed})" if several else ""
                     print(f"int8 fine-tuning{tag} {step}/{steps}: loss {loss:.3g}, held-out int8 vs float "
@@ -777,7 +813,7 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
             kept = (s, run)
     seed, (student, best, history, used) = kept
     report = {"steps": steps, "batch": batch, "size": size, "learning_rate": learning_rate, "decay": decay,
-              "range_lr": range_lr if learn else None, "phone_like": bool(phone_like),
+              "range_lr": range_lr if learn else None, "phone_like": bool(phone_like), "average": average,
               "held_out_psnr_before": history[0][1], "held_out_psnr_best": best,
               "int8_ranges": used, "history": history}
     if several:

@@ -240,6 +240,86 @@ def test_finetuning_schedule_is_a_choice(capsys):
     assert "--qat-decay" in cli.parser().format_help()
 
 
+@needs_photos
+@pytest.mark.parametrize("ranges", ["learn", "minmax"])
+def test_finetune_checks_the_averaged_weights(ranges):
+    """``average``: the checks judge the moving average of the weights (and learnt ranges),
+    not the step's weights, and leave the training alone: a decay near 1 keeps the start's
+    figure at every check and returns the start's weights; a decay near 0 is the step's own
+    weights (the same history as no averaging with learnt ranges; with measured ranges the
+    checks measure ranges for the weights they judge, and the last check, where both measure
+    them, agrees). A decay outside (0, 1) is refused in one line."""
+    import keras
+
+    from pirm_enhance.archs.srcnn import SRCNN
+    from pirm_enhance.errors import UsageError
+    from pirm_enhance.quantize import finetune_for_int8
+
+    keras.utils.set_random_seed(0)
+    model = SRCNN()
+    photos = ai_benchmark_photos()[:6]
+    calibration = [np.asarray(c) for c in _photo_crops(photos[:2], 2, 32, 0)]
+    small = dict(photos=photos, calibration=calibration, steps=4, batch=2, size=32, check_every=2, held_out=2,
+                 progress=False, ranges=ranges, learning_rate=1e-3, range_every=4)
+
+    def run(average):
+        tuned, report = finetune_for_int8(model, average=average, **small)
+        return tuned, [v for _, v in report["history"]]
+
+    _, plain = run(None)
+    assert len(set(np.round(plain, 3))) > 1  # the steps' weights move the figure
+    near_zero = run(1e-9)[1]
+    if ranges == "learn":
+        np.testing.assert_allclose(near_zero, plain, atol=1e-4)
+    else:
+        assert near_zero[-1] == pytest.approx(plain[-1], abs=1e-4)
+    tuned, still = run(1 - 1e-7)
+    np.testing.assert_allclose(still, plain[0], atol=1e-3)
+    for a, b in zip(tuned.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    for bad in (0, 1, -0.5, "0.9"):
+        with pytest.raises(UsageError, match="average"):
+            finetune_for_int8(model, average=bad, **small)
+
+
+def test_export_qat_average_is_passed_on_and_checked(tmp_path, capsys, monkeypatch):
+    """``qat_average`` reaches the fine-tuning and its report; without fine-tuning, or outside
+    (0, 1), the exporter and the CLI refuse it before any work."""
+    from pirm_enhance import quantize
+    from pirm_enhance.archs.ppcn import PPCNStudent
+    from pirm_enhance.cli.export import main
+    from pirm_enhance.errors import UsageError
+    from pirm_enhance.exporters import export
+
+    finetune, calls = quantize.finetune_for_int8, []
+
+    def recorded(model, **kwargs):
+        calls.append(kwargs["average"])
+        return finetune(model, **{**kwargs, "batch": 2, "size": 32, "held_out": 2, "progress": False})
+
+    monkeypatch.setattr(quantize, "finetune_for_int8", recorded)
+    model = PPCNStudent(**PPCNStudent.tiny_config)
+    images = [str(tmp_path / f"p{i}.png") for i in range(4)]
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(0)
+    for name in images:
+        iio.imwrite(name, (rng.random((48, 48, 3)) * 255).astype(np.uint8))
+    report = export(model, tmp_path / "q.tflite", format="tflite", quantization="int8", qat_steps=2,
+                    qat_average=0.9, qat_photos=images, calibration_images=images[:1], check=False,
+                    int8_ranges="minmax")
+    assert calls == [0.9] and report["qat"]["average"] == 0.9
+    for kwargs in ({"qat_average": 0.9}, {"qat_average": 1.0, "qat_steps": 2}):
+        with pytest.raises(UsageError, match="qat_average"):
+            export(model, tmp_path / "r.tflite", format="tflite", quantization="int8", check=False, **kwargs)
+    assert calls == [0.9] and not (tmp_path / "r.tflite").exists()
+    for extra in ([], ["--qat-steps", "2", "--qat-average", "1.5"]):
+        code = main(["--model", "srcnn", "--quantization", "int8", "--qat-average", "0.99", *extra,
+                     "-o", str(tmp_path / "x.tflite")])
+        assert code != 0 and "--qat-average" in capsys.readouterr().err
+    assert not (tmp_path / "x.tflite").exists()
+
+
 def test_export_refuses_qat_outside_int8(tmp_path):
     from pirm_enhance.archs.srcnn import SRCNN
     from pirm_enhance.errors import UsageError

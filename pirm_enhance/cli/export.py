@@ -47,6 +47,9 @@ def parser():
     p.add_argument("--qat-seeds", type=int, default=1, metavar="N",
                    help="--qat-steps: fine-tune N times (crop seeds 0..N-1) and keep the run closest "
                         "to float on the held-out photos")
+    p.add_argument("--qat-average", type=float, default=None, metavar="DECAY",
+                   help="--qat-steps: judge and keep a moving average of the fine-tuned weights "
+                        "(decay in (0, 1), e.g. 0.995) instead of each step's own")
     p.add_argument("--int8-ranges", choices=("search", "minmax", "learn"), default="search",
                    help="int8: each tensor's 8-bit range: min/max over the calibration images, "
                         "(search) min/max or a percentile range, whichever brings the output "
@@ -97,6 +100,8 @@ def run(argv=None):
         fail("--qat-phone-like applies to --qat-steps N")
     if args.qat_seeds < 1 or (args.qat_seeds > 1 and not args.qat_steps):
         fail("--qat-seeds takes a count >= 1 and applies to --qat-steps N")
+    if args.qat_average is not None and not (0 < args.qat_average < 1 and args.qat_steps):
+        fail("--qat-average takes a decay between 0 and 1 and applies to --qat-steps N")
     if not args.qat_lr > 0:
         fail(f"--qat-lr must be a positive learning rate, not {args.qat_lr}")
     input_size = None
@@ -122,7 +127,7 @@ def run(argv=None):
                     input_size=input_size, qat_steps=args.qat_steps, lowering=args.lowering,
                     qat_decay=None if args.qat_decay == "none" else args.qat_decay, qat_lr=args.qat_lr,
                     int8_ranges=args.int8_ranges, equalize=args.equalize, qat_phone_like=args.qat_phone_like,
-                    qat_seeds=args.qat_seeds)
+                    qat_seeds=args.qat_seeds, qat_average=args.qat_average)
     print(json.dumps(report, indent=1))
     return 0
 

@@ -293,7 +293,8 @@ def write(model, path, format, quantization="float32", calibration=None, clip=Fa
 def export(model, path, format="pb", quantization="float32", calibration_images=None,
            clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True,
            input_size=None, qat_steps=0, qat_photos=None, lowering="auto", qat_decay="cosine",
-           int8_ranges="search", qat_lr=1e-4, equalize=False, qat_phone_like=False, qat_seeds=1):
+           int8_ranges="search", qat_lr=1e-4, equalize=False, qat_phone_like=False, qat_seeds=1,
+           qat_average=None):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -319,7 +320,9 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     :func:`~pirm_enhance.quantize.finetune_for_int8`); ``qat_seeds`` runs the fine-tuning
     that many times, with crop seeds 0, 1, ..., and keeps the run whose best step came
     closest to float on the held-out photos (the report names its ``"seed"`` and lists every
-    run's figure under ``"held_out_by_seed"``). ``int8_ranges`` (full int8):
+    run's figure under ``"held_out_by_seed"``); ``qat_average`` (a decay in (0, 1)) has the
+    held-out checks judge, and the file take, a moving average of the fine-tuned weights
+    (``average`` of :func:`~pirm_enhance.quantize.finetune_for_int8`). ``int8_ranges`` (full int8):
     ``"search"`` (the default: per tensor, min/max or a percentile range, whichever
     brings the simulated output closest to float on the calibration images) or
     ``"minmax"`` (the converter's rule); after fine-tuning, the rule it trained with;
@@ -345,6 +348,10 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     if not (isinstance(qat_seeds, int) and qat_seeds >= 1) or (qat_seeds > 1 and not qat_steps):
         raise UsageError(f"qat_seeds takes a count >= 1 and applies to quantization-aware fine-tuning "
                          f"(--qat-steps N), got {qat_seeds!r}")
+    if qat_average is not None and not (qat_steps and isinstance(qat_average, (int, float))
+                                        and 0 < qat_average < 1):
+        raise UsageError(f"qat_average takes a moving-average decay between 0 and 1 and applies to "
+                         f"quantization-aware fine-tuning (--qat-steps N), got {qat_average!r}")
     if not hasattr(model, "weights"):
         from pirm_enhance.zoo import load_model
 
@@ -373,7 +380,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         # one call for every seed: the photos and the range rule are prepared once
         model, qat = finetune_for_int8(model, photos=qat_photos, calibration=calibration, steps=qat_steps,
                                        decay=qat_decay, ranges=int8_ranges, learning_rate=qat_lr,
-                                       phone_like=qat_phone_like, seed=tuple(range(qat_seeds)))
+                                       phone_like=qat_phone_like, seed=tuple(range(qat_seeds)),
+                                       average=qat_average)
         int8_ranges = qat["int8_ranges"]
     path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite, input_size=input_size,
                  lowering=lowering, int8_ranges=int8_ranges)
