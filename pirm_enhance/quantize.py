@@ -594,6 +594,14 @@ def _rescale(variable, factor):
     variable.assign((value * factor).astype(value.dtype))
 
 
+def _decay(value):
+    """True for a real number strictly between 0 and 1 (a moving-average decay; numpy
+    scalars included, booleans and strings not)."""
+    import numbers
+
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(0 < value < 1)
+
+
 def _load_photos(paths):
     from pirm_enhance.data.io import read_float
 
@@ -680,7 +688,7 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         raise UsageError(f"seed: give a crop seed or a non-empty list of them, got {seed!r}")
     seeds = [int(s) for s in seed] if several else [int(seed)]
     learn = ranges == "learn"
-    if average is not None and not (isinstance(average, (int, float)) and 0 < average < 1):
+    if average is not None and not _decay(average):
         raise UsageError(f"average: give a moving-average decay between 0 and 1, or None, got {average!r}")
     if learn and not range_lr > 0:
         raise UsageError(f"range_lr must be a positive learning rate, got {range_lr}")

@@ -285,6 +285,8 @@ def test_finetune_checks_the_averaged_weights(ranges):
 def test_export_qat_average_is_passed_on_and_checked(tmp_path, capsys, monkeypatch):
     """``qat_average`` reaches the fine-tuning and its report; without fine-tuning, or outside
     (0, 1), the exporter and the CLI refuse it before any work."""
+    import imageio.v3 as iio
+
     from pirm_enhance import quantize
     from pirm_enhance.archs.ppcn import PPCNStudent
     from pirm_enhance.cli.export import main
@@ -300,8 +302,6 @@ def test_export_qat_average_is_passed_on_and_checked(tmp_path, capsys, monkeypat
     monkeypatch.setattr(quantize, "finetune_for_int8", recorded)
     model = PPCNStudent(**PPCNStudent.tiny_config)
     images = [str(tmp_path / f"p{i}.png") for i in range(4)]
-    import imageio.v3 as iio
-
     rng = np.random.default_rng(0)
     for name in images:
         iio.imwrite(name, (rng.random((48, 48, 3)) * 255).astype(np.uint8))

@@ -348,8 +348,9 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     if not (isinstance(qat_seeds, int) and qat_seeds >= 1) or (qat_seeds > 1 and not qat_steps):
         raise UsageError(f"qat_seeds takes a count >= 1 and applies to quantization-aware fine-tuning "
                          f"(--qat-steps N), got {qat_seeds!r}")
-    if qat_average is not None and not (qat_steps and isinstance(qat_average, (int, float))
-                                        and 0 < qat_average < 1):
+    from pirm_enhance.quantize import _decay
+
+    if qat_average is not None and not (qat_steps and _decay(qat_average)):
         raise UsageError(f"qat_average takes a moving-average decay between 0 and 1 and applies to "
                          f"quantization-aware fine-tuning (--qat-steps N), got {qat_average!r}")
     if not hasattr(model, "weights"):
