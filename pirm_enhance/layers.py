@@ -230,12 +230,17 @@ class ConvTransposeLike(keras.layers.Layer):
 
     def call(self, inputs):
         x, reference = inputs
-        y = ops.conv_transpose(x, self.kernel, strides=self.strides, padding="same")
+        y = self.transpose_op(x, self.kernel)
         shape = ops.shape(reference)
         y = y[:, : shape[1], : shape[2], :]
         if self.bias is not None:
             y = y + self.bias
         return y
+
+    def transpose_op(self, x, kernel):
+        """The 'same' transposed convolution to ``strides`` times the input's size (an
+        export may replace it for one trace: :func:`pirm_enhance.lowering.phase_conv_transpose`)."""
+        return ops.conv_transpose(x, kernel, strides=self.strides, padding="same")
 
     def compute_output_shape(self, input_shapes):
         x_shape, ref_shape = input_shapes

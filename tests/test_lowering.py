@@ -32,6 +32,43 @@ def test_rewrites_compute_the_same_convolution(kh, kw, cin, cout):
             assert np.abs(out - ref).max() <= 1e-5 * scale, how
 
 
+@pytest.mark.parametrize("k,s", [(2, 2), (4, 2), (3, 2), (6, 2), (8, 4), (5, 3), (3, 1)])
+def test_phase_convolutions_compute_the_same_transposed_convolution(k, s):
+    """One convolution on the input's grid and depth_to_space equals TensorFlow's SAME
+    transposed convolution to float rounding, borders included (odd sides, a 1-pixel row)."""
+    rng = np.random.default_rng(10 * k + s)
+    kernel = tf.constant(rng.normal(size=(k, k, 4, 5)).astype(np.float32))  # [k, k, out, in]
+    for shape in [(1, 7, 9, 5), (2, 4, 3, 5), (1, 1, 2, 5)]:
+        x = tf.constant(rng.random(shape, np.float32))
+        ref = tf.nn.conv2d_transpose(x, kernel, [shape[0], s * shape[1], s * shape[2], 4], s, "SAME").numpy()
+        out = lowering.phase_conv_transpose(x, kernel, s).numpy()
+        assert out.shape == ref.shape
+        assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max(), shape
+    with pytest.raises(ValueError, match="without taps"):
+        lowering.phase_conv_transpose(x, tf.zeros((2, 2, 4, 5)), 3)
+
+
+def test_plan_takes_the_measured_transposed_convolutions_into_float_tflite_only():
+    """2x2 and 4x4 stride-2 transposed convolutions become phase convolutions in float TFLite
+    files (measured faster there, slower in TensorFlow: BUILD_NOTES); other pairs stay."""
+    from pirm_enhance import layers
+
+    inp = keras.Input((None, None, 3))
+    h = keras.layers.Conv2D(8, 3, strides=2, padding="same")(inp)
+    a = layers.ConvTransposeLike(4, 2, use_bias=False, name="up2")([h, inp])
+    b = layers.ConvTransposeLike(4, 4, name="up4")([h, inp])
+    c = layers.ConvTransposeLike(4, 3, name="up3")([h, inp])
+    model = keras.Model(inp, [a, b, c])
+    assert lowering.planned(model, "tflite") == {"up2": "phases", "up4": "phases"}
+    assert lowering.planned(model, "tf") == {} and lowering.planned(model, "tflite_int16x8") == {}
+    x = np.random.default_rng(2).random((1, 11, 13, 3), np.float32)
+    ref = [np.asarray(y) for y in model(x)]
+    with lowering.split_kernels(model, "tflite"):
+        out = [np.asarray(y) for y in model(x)]
+    for r, o in zip(ref, out):
+        assert r.shape == o.shape == (1, 11, 13, 4) and np.abs(r - o).max() <= 1e-5
+
+
 @pytest.mark.parametrize("name", pe.list_models())
 def test_every_architecture_keeps_its_function_and_is_restored(name):
     keras.utils.set_random_seed(0)
@@ -43,7 +80,7 @@ def test_every_architecture_keeps_its_function_and_is_restored(name):
             assert done == lowering.planned(model, target)
             out = np.asarray(model(x))
         assert np.abs(out - ref).max() <= 1e-5, (target, done)
-        assert not any("convolution_op" in vars(layer) or "graph_form" in vars(layer)
+        assert not any(key in vars(layer) for key in ("convolution_op", "graph_form", "transpose_op")
                        for layer in lowering._layers(model))
         assert np.array_equal(np.asarray(model(x)), ref)
 
