@@ -420,15 +420,23 @@ def plot(result, path):
     markers = dict(zip(RUNTIMES, "os^vDPX*"))
     models = sorted({r["model"] for r in rows})
     colours = {m: plt.cm.tab10(i % 10) for i, m in enumerate(models)}
+    unmeasured = False
     for r in rows:
         y = r.get(quality)
+        hollow = y is None  # not measured (a fixed-size file cannot run the 100-px pairs): hollow, at 0
+        unmeasured |= hollow
         if y is None or not math.isfinite(y):
             y = 0.0 if quality == "psnr_change" else 60.0
-        ax.scatter(r["vs_srcnn"], y, marker=markers.get(r["runtime"], "o"), color=colours[r["model"]], s=50)
+        colour = colours[r["model"]]
+        ax.scatter(r["vs_srcnn"], y, marker=markers.get(r["runtime"], "o"), s=50,
+                   facecolors="none" if hollow else colour, edgecolors=colour)
     for m in models:
         ax.scatter([], [], color=colours[m], marker="o", label=m)
     for runtime in dict.fromkeys(r["runtime"] for r in rows):
         ax.scatter([], [], color="grey", marker=markers.get(runtime, "o"), label=runtime)
+    if unmeasured:
+        ax.scatter([], [], facecolors="none", edgecolors="grey", marker="o",
+                   label="hollow: quality not measured (fixed size)")
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(plt.NullFormatter())  # minor labels of a log axis overlap
     ratios = [r["vs_srcnn"] for r in rows if r.get("vs_srcnn")]
