@@ -33,20 +33,22 @@ bounds DPED's peak memory. Output stacking with 32 outputs (5x5 64->32) doubles
 the time, and on PPCN's student (a 7x1 8->8 and a 3x3 8->3 layer) it took the
 frozen graph from 97 to 170 ms: hence the limits on ``cout``, ``cin`` and ``kw``.
 
-Transposed convolutions (``"phases"``, float TFLite only; a kernel that is a multiple of
-the stride, or at most 4 outputs): XNNPACK's deconvolution is slow, so a SAME transposed convolution
-with stride ``s`` becomes one convolution on the input's grid that computes all ``s*s``
-output phases as channel blocks, then ``DEPTH_TO_SPACE`` (:func:`phase_conv_transpose`;
-the same multiply-adds). On the 2-core Xeon (AVX-512, AMX) of 2026-12-06, 720p output,
-median of 15, fixed TFLite plain -> phases in ms: 4x4 32->16 77.6 -> 66.4, 4x4 64->32 (at
-360x640) 38.6 -> 27.9, 2x2 16->3 12.1 -> 4.3, 2x2 32->16 (360x640) 6.9 -> 4.1, 2x2 64->32
-3.6 -> 2.2, 2x2 128->64 2.4 -> 1.3, 8x8 stride 4 (180x320 input) 16->3 26.2 -> 15.7 and
-64->3 132.7 -> 24.8, 3x3 stride 2 16->3 36.8 -> 15.7; but where a phase's window is partly
-empty and the outputs are many, the extra multiply-adds cost more than the deconvolution
-loses: 3x3 stride 2 64->32 150.0 -> 164.3, 5x5 stride 4 128->32 204.9 -> 213.1. In TensorFlow the same forms were slower (4x4 32->16
-38.3 -> 59.5 ms), so graphs for TensorFlow keep the op. Whole fixed TFLite files at 720p,
-median of 9: ``eds.iphone`` 490 -> 441 ms, ``rsgunet`` 136 -> 121, outputs unchanged
-(6e-7 and 6e-8 from Keras, as before).
+Transposed convolutions (``"phases"``, float TFLite only, :func:`_phase_eligible`): XNNPACK's
+deconvolution is slow, so a SAME transposed convolution with stride ``s`` becomes one
+convolution on the input's grid that computes all ``s*s`` output phases as channel
+blocks, then ``DEPTH_TO_SPACE`` (:func:`phase_conv_transpose`). Where the kernel is a
+multiple of the stride that is the layer's own multiply-adds; otherwise some phases'
+windows are partly empty and the form does more. On the 2-core Xeon (AVX-512, AMX) of
+2026-12-06, median of 15, one layer in a fixed TFLite file, plain -> phases in ms: 4x4
+stride 2 32->16 to 720p 77.6 -> 66.4, 64->32 to 360x640 38.6 -> 27.9; 2x2 stride 2 16->3
+to 720p 12.1 -> 4.3, 32->16 to 360x640 6.9 -> 4.1, 64->32 3.6 -> 2.2, 128->64 2.4 -> 1.3;
+8x8 stride 4 from 180x320, 16->3 26.2 -> 15.7, 64->3 132.7 -> 24.8; 3x3 stride 2 16->3
+36.8 -> 15.7. Partly empty windows with many outputs lose: 3x3 stride 2 64->32 150.0 ->
+164.3, 5x5 stride 4 128->32 204.9 -> 213.1; hence the rule (a kernel that is a multiple
+of the stride, or at most :data:`MAX_PHASE_OUT` outputs). In TensorFlow the forms were
+slower (4x4 32->16 38.3 -> 59.5 ms), so graphs for TensorFlow keep the op. Whole fixed
+TFLite files at 720p, median of 9: ``eds.iphone`` 490 -> 441 ms, ``rsgunet`` 136 -> 121,
+outputs unchanged (6e-7 and 6e-8 from Keras, as before).
 
 One more rewrite, of :class:`pirm_enhance.layers.InstanceNorm` (``"batch_norm"``, in
 float graphs of one image): the layer's two-step mean, its variance from one
@@ -95,10 +97,9 @@ MAX_STACKED_OUT = 4
 MIN_STACKED_OUT_IN = 16
 MAX_STACKED_IN = 4
 MIN_STACKED_TAPS = 49
-# which transposed convolutions float TFLite files compute as phase convolutions
-# (:func:`phase_conv_transpose`; measured in the module doc): a kernel that is a multiple of
-# the stride (every phase's window full: the layer's multiply-adds), or few outputs
-# (:data:`MAX_STACKED_OUT`), where XNNPACK's deconvolution is slowest
+# transposed convolutions with at most this many outputs take the phase form even where its
+# windows are partly empty: XNNPACK's deconvolution is slowest there (module doc)
+MAX_PHASE_OUT = 4
 
 
 def _eligible(layer):
@@ -113,14 +114,16 @@ def _eligible(layer):
 
 
 def _phase_eligible(layer):
-    """A built :class:`pirm_enhance.layers.ConvTransposeLike` with stride 2 or more whose
-    kernel is a multiple of its stride, or with at most :data:`MAX_STACKED_OUT` outputs."""
+    """Whether float TFLite computes ``layer`` as phase convolutions
+    (:func:`phase_conv_transpose`): a built :class:`pirm_enhance.layers.ConvTransposeLike`
+    with stride 2 or more whose kernel is a multiple of its stride (every phase's window
+    full: the layer's own multiply-adds), or with at most :data:`MAX_PHASE_OUT` outputs."""
     from pirm_enhance.layers import ConvTransposeLike
 
     if type(layer) is not ConvTransposeLike or not layer.built:
         return False
     k, s = int(layer.kernel_size), int(layer.strides)
-    return 2 <= s <= k and (k % s == 0 or int(layer.filters) <= MAX_STACKED_OUT)
+    return 2 <= s <= k and (k % s == 0 or int(layer.filters) <= MAX_PHASE_OUT)
 
 
 def _norm_form(layer, target):

@@ -48,8 +48,8 @@ CACHE_FILE = "runtimes.json"
 # what the tile graphs are built from; a new value retires measurements of older graphs
 # (2: the large-convolution rewrites of pirm_enhance.lowering; 3: fixed-statistics instance
 # norms as one FusedBatchNormV3; 4: TFLite tiles add the RGB heads' row partial sums with a
-# depthwise and a 1x1 convolution, lowering.row_adder; 5: TFLite tiles compute 2x2 and 4x4
-# stride-2 transposed convolutions as phase convolutions, lowering.phase_conv_transpose)
+# depthwise and a 1x1 convolution, lowering.row_adder; 5: TFLite tiles compute transposed
+# convolutions as phase convolutions, lowering.phase_conv_transpose)
 TILE_GRAPHS = 5
 
 
