@@ -62,6 +62,8 @@ def test_plan_takes_the_measured_transposed_convolutions_into_float_tflite_only(
     d = layers.ConvTransposeLike(3, 3, name="up3_rgb")([h, inp])
     model = keras.Model(inp, [a, b, c, d])
     assert lowering.planned(model, "tflite") == {"up2": "phases", "up4": "phases", "up3_rgb": "phases"}
+    # full int8 too (its TRANSPOSE_CONV runs outside XNNPACK), but no other rewrite there
+    assert lowering.planned(model, "tflite_int8") == lowering.planned(model, "tflite")
     assert lowering.planned(model, "tf") == {} and lowering.planned(model, "tflite_int16x8") == {}
     x = np.random.default_rng(2).random((1, 11, 13, 3), np.float32)
     ref = [np.asarray(y) for y in model(x)]
@@ -239,3 +241,33 @@ def test_int16x8_instance_norms_divide_in_float_and_keep_the_function(tmp_path):
         errors[lowering] = np.abs(interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
                                   - float_out).max() / np.abs(float_out).max()
     assert errors["auto"] < 0.75 * errors["none"], errors  # measured: 0.35 against 0.74
+
+
+def _op_names(tflite_path):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_path=str(tflite_path),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    return {op["op_name"] for op in interpreter._get_ops_details()}
+
+
+def test_tflite_files_compute_transposed_convolutions_by_phases_and_graphs_keep_them(tmp_path):
+    """EdS (tiny): float and full-int8 TFLite files have no TRANSPOSE_CONV but DEPTH_TO_SPACE,
+    the frozen graph keeps the op, ``lowering="none"`` keeps it in TFLite; each file is checked
+    against the Keras model by the exporter."""
+    keras.utils.set_random_seed(0)
+    model = tiny_model("eds")
+    phased = {name for name, how in lowering.planned(model, "tflite").items() if how == "phases"}
+    assert len(phased) == 2
+    for quantization in ("float32", "int8"):
+        path = tmp_path / f"{quantization}.tflite"
+        report = export(model, path, format="tflite", quantization=quantization, measure_ram=False,
+                        allow_rule_violations=True)
+        assert phased <= set(report["lowered"]), quantization
+        ops = _op_names(path)
+        assert "TRANSPOSE_CONV" not in ops and "DEPTH_TO_SPACE" in ops, (quantization, ops)
+    export(model, tmp_path / "plain.tflite", format="tflite", lowering="none", measure_ram=False)
+    assert "TRANSPOSE_CONV" in _op_names(tmp_path / "plain.tflite")
+    export(model, tmp_path / "g.pb", format="pb", measure_ram=False)
+    graph = tf.compat.v1.GraphDef.FromString((tmp_path / "g.pb").read_bytes())
+    assert sum(node.op == "Conv2DBackpropInput" for node in graph.node) == 2

@@ -34,16 +34,17 @@ CALIBRATION_PHOTOS = {"int8": 16, "int16x8": 32}
 
 def graph_lowering(format, quantization="float32", lowering="auto"):
     """The :mod:`pirm_enhance.lowering` target an export traces with: ``None`` for
-    ``lowering="none"`` (the layers as written) and for int8 TFLite (the rewrites'
-    partial sums would be one more rounded tensor); ``"tflite_int16x8"`` for int16x8
-    TFLite (the instance norms' float statistics only); ``"tflite"`` for the other TFLite
-    files, ``"tf"`` for pb, SavedModel and ONNX."""
+    ``lowering="none"`` (the layers as written); ``"tflite_int8"`` for int8 TFLite (the
+    transposed convolutions' phase form only: the convolution rewrites' partial sums would
+    be one more rounded tensor); ``"tflite_int16x8"`` for int16x8 TFLite (the instance
+    norms' float statistics only); ``"tflite"`` for the other TFLite files, ``"tf"`` for
+    pb, SavedModel and ONNX."""
     if lowering not in LOWERINGS:
         raise UsageError(f"lowering must be one of {LOWERINGS}, got {lowering!r}")
     if lowering == "none" or format == "keras":
         return None
     if format == "tflite":
-        return {"int8": None, "int16x8": "tflite_int16x8"}.get(quantization, "tflite")
+        return {"int8": "tflite_int8", "int16x8": "tflite_int16x8"}.get(quantization, "tflite")
     return "tf"
 
 
