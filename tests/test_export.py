@@ -113,6 +113,37 @@ def test_int8_calibrates_on_named_images(tmp_path):
     assert report["bytes"] > 0
 
 
+def test_calibration_size_takes_whole_photos_and_refuses_bad_sides(tmp_path, capfd):
+    """``calibration_size=None`` (``--calibration-size full``) calibrates on the whole photos,
+    a number on crops of that side; the report says which; a side under 16 or a word other
+    than full is refused in one line before any work."""
+    from pirm_enhance.cli.export import main as export_main
+    from pirm_enhance.data.io import write_png
+    from pirm_enhance.errors import UsageError
+
+    paths = []
+    for i in range(2):
+        paths.append(tmp_path / f"{i}.png")
+        write_png(paths[-1], synthetic_photo(40, 56, seed=i))
+    whole = ex.writers.representative_images(paths, size=None)
+    assert [img.shape for img in whole] == [(40, 56, 3)] * 2
+    model = pe.build_model("srcnn")
+    report = ex.export(model, tmp_path / "q.tflite", format="tflite", quantization="int8", calibration_images=paths,
+                       calibration_size=None, allow_rule_violations=True, measure_ram=False)
+    assert report["calibration_size"] is None
+    for bad in (8, 0, "64", True):
+        with pytest.raises(UsageError, match="calibration_size"):
+            ex.export(model, tmp_path / "bad.tflite", format="tflite", quantization="int8", calibration_size=bad)
+    assert not (tmp_path / "bad.tflite").exists()
+    for bad in ("8", "half"):
+        assert export_main(["--model", "srcnn", "--quantization", "int8", "--calibration-size", bad,
+                            "-o", str(tmp_path / "c.tflite")]) == 2
+        assert "--calibration-size takes a crop side" in capfd.readouterr().err
+    assert export_main(["--model", "srcnn", "--calibration-size", "full", "-o", str(tmp_path / "c.pb")]) == 2
+    assert "--calibration-size is for" in capfd.readouterr().err
+    assert not (tmp_path / "c.tflite").exists() and not (tmp_path / "c.pb").exists()
+
+
 def test_onnx_runs_in_onnx_runtime(model, tmp_path):
     """Every architecture as ONNX: ONNX Runtime runs it at two sizes (odd 67x101, even
     48x36) and matches Keras. Caught: dilated convolutions with auto_pad SAME (PPCN),

@@ -21,11 +21,11 @@ def ai_benchmark_photos():
 
 
 def representative_images(paths=None, count=16, size=256, seed=0):
-    """Calibration images for int8 TFLite: one ``size`` crop of each of ``paths``; with
-    ``paths=None`` of the first ``count`` bundled photos (:func:`ai_benchmark_photos`,
-    the calibration of the 400-pair int8 figures in BUILD_NOTES), or ``count`` synthetic
-    photos where they are not installed (the exporter and :mod:`pirm_enhance.quantize`
-    share them)."""
+    """Calibration images for int8 TFLite: one ``size`` crop of each of ``paths`` (``size=None``:
+    the whole photos); with ``paths=None`` of the first ``count`` bundled photos
+    (:func:`ai_benchmark_photos`, the calibration of the 400-pair int8 figures in BUILD_NOTES),
+    or ``count`` synthetic photos (``size`` square, 256 for whole photos) where they are not
+    installed (the exporter and :mod:`pirm_enhance.quantize` share them)."""
     import numpy as np
 
     if paths is None:
@@ -39,9 +39,9 @@ def representative_images(paths=None, count=16, size=256, seed=0):
         img = read_float(path)
         rng = np.random.default_rng(seed + len(images))
         h, w = img.shape[:2]
-        ch, cw = min(size, h), min(size, w)
+        ch, cw = (h, w) if size is None else (min(size, h), min(size, w))
         y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
         images.append(img[y:y + ch, x:x + cw])
     while len(images) < count and not paths:
-        images.append(synthetic_photo(size, size, seed=seed + len(images)))
+        images.append(synthetic_photo(size or 256, size or 256, seed=seed + len(images)))
     return images

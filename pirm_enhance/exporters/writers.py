@@ -30,6 +30,9 @@ LOWERINGS = ("auto", "none")
 # 16x8 file came 41.9 / 43.3 / 45.7 / 46.2 / 45.2 dB from float with 16 / 24 / 32 / 40 /
 # 48 photos, the student's 42.9 / 43.1 / 45.7 / 45.5 / 45.6 (BUILD_NOTES, the phone path)
 CALIBRATION_PHOTOS = {"int8": 16, "int16x8": 32}
+# the side of the calibration crops (``None``: whole photos; BUILD_NOTES "Transposed
+# convolutions as phase convolutions" has what each gives EdS at 100 px and at 720p)
+CALIBRATION_SIZE = 256
 
 
 def graph_lowering(format, quantization="float32", lowering="auto"):
@@ -295,13 +298,14 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
            clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True,
            input_size=None, qat_steps=0, qat_photos=None, lowering="auto", qat_decay="cosine",
            int8_ranges="search", qat_lr=1e-4, equalize=False, qat_phone_like=False, qat_seeds=1,
-           qat_average=None):
+           qat_average=None, calibration_size=CALIBRATION_SIZE):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
     ``tflite`` (``quantization`` float32 / float16 / dynamic_int8 / int16x8 / int8; int8
     and int16x8 are calibrated on ``calibration_images``, else on the first 16 (int8) or
-    32 (int16x8) bundled photos, :data:`CALIBRATION_PHOTOS`, else on synthetic photos) or
+    32 (int16x8) bundled photos, :data:`CALIBRATION_PHOTOS`, else on synthetic photos; one
+    ``calibration_size`` crop of each, default 256, ``None`` for the whole photos) or
     ``onnx``.
     ``clip`` appends ``clip_by_value(0, 1)`` to the graph. Returns the check
     report (see :func:`pirm_enhance.exporters.checks.check_export`); a broken rule
@@ -354,13 +358,18 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     if qat_average is not None and not (qat_steps and _decay(qat_average)):
         raise UsageError(f"qat_average takes a moving-average decay between 0 and 1 and applies to "
                          f"quantization-aware fine-tuning (--qat-steps N), got {qat_average!r}")
+    if calibration_size is not None and (isinstance(calibration_size, bool) or not isinstance(calibration_size, int)
+                                         or calibration_size < 16):
+        raise UsageError(f"calibration_size must be a crop side of at least 16 pixels, or None for whole photos, "
+                         f"got {calibration_size!r}")
     if not hasattr(model, "weights"):
         from pirm_enhance.zoo import load_model
 
         model = load_model(str(model))
     if format == "keras":
         check = False  # the file is the model itself
-    calibration = (representative_images(calibration_images, count=CALIBRATION_PHOTOS[quantization])
+    calibration = (representative_images(calibration_images, count=CALIBRATION_PHOTOS[quantization],
+                                         size=calibration_size)
                    if format == "tflite" and quantization in CALIBRATION_PHOTOS else None)
     equalized = None
     if equalize:
@@ -393,6 +402,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
               "quantization": quantization if format == "tflite" else "float32",
               "input_size": list(input_size) if input_size is not None else None,
               "lowered": planned(model, graph_lowering(format, quantization, lowering))}
+    if calibration is not None:
+        report["calibration_size"] = calibration_size
     if format == "tflite" and quantization in ("int8", "int16x8"):
         report["float_ops"] = float_ops(pathlib.Path(path).read_bytes())
     if equalized is not None:
