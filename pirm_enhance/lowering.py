@@ -124,7 +124,7 @@ def _eligible(layer):
 
 
 def _phase_eligible(layer):
-    """Whether float TFLite computes ``layer`` as phase convolutions
+    """Whether TFLite files (:data:`PHASE_TARGETS`) compute ``layer`` as phase convolutions
     (:func:`phase_conv_transpose`): a built :class:`pirm_enhance.layers.ConvTransposeLike`
     with stride 2 or more whose kernel is a multiple of its stride (every phase's window
     full: the layer's own multiply-adds), or with at most :data:`MAX_PHASE_OUT` outputs."""
@@ -243,7 +243,7 @@ def _phase_offsets(kernel_size, stride, phase):
     return found
 
 
-def phase_conv_transpose(inputs, kernel, strides, target="tflite"):
+def phase_conv_transpose(inputs, kernel, strides):
     """``conv_transpose(inputs, kernel, strides, SAME)`` (output ``strides`` times the input's
     size; kernel layout ``[k, k, out, in]``) as one convolution on the input's grid to
     ``strides**2 * out`` channels, one block per output phase, and ``depth_to_space``.
@@ -256,8 +256,8 @@ def phase_conv_transpose(inputs, kernel, strides, target="tflite"):
     its block shifted by that much (a slice), and ``depth_to_space`` interleaves the
     blocks. The same multiply-adds as the transposed convolution (zero taps only where a
     phase has fewer). 2x2 stride 2: a 1x1 convolution to 4x the channels, no slices;
-    4x4 stride 2: a 2x2 convolution on the input padded by one pixel, four slices.
-    ``target`` is accepted for :func:`lower`'s uniform call; the ops are the same."""
+    4x4 stride 2: a 2x2 convolution on the input padded by one pixel, four slices (the
+    same ops for every target)."""
     import tensorflow as tf
 
     k, s = int(kernel.shape[0]), int(strides)
@@ -269,19 +269,14 @@ def phase_conv_transpose(inputs, kernel, strides, target="tflite"):
     m = max(max(taps) - start for taps, start in zip(phases, starts)) + 1
     lo, hi = min(starts), max(start + m - 1 for start in starts)
     zero = tf.zeros([cin, cout], kernel.dtype)
-    rows = []
-    for a in range(m):
-        cols = []
-        for b in range(m):
-            blocks = []
-            for py in range(s):
-                for px in range(s):
-                    ty = phases[py].get(starts[py] + a)
-                    tx = phases[px].get(starts[px] + b)
-                    blocks.append(zero if ty is None or tx is None else tf.transpose(kernel[ty, tx]))
-            cols.append(tf.concat(blocks, -1))
-        rows.append(tf.stack(cols))
-    weights = tf.cast(tf.stack(rows), inputs.dtype)  # [m, m, in, s*s*out], block (py*s + px)
+
+    def block(a, b, py, px):  # window tap (a, b) of output phase (py, px): [in, out]
+        ty, tx = phases[py].get(starts[py] + a), phases[px].get(starts[px] + b)
+        return zero if ty is None or tx is None else tf.transpose(kernel[ty, tx])
+
+    weights = tf.stack([tf.stack([tf.concat([block(a, b, py, px) for py in range(s) for px in range(s)], -1)
+                                  for b in range(m)]) for a in range(m)])
+    weights = tf.cast(weights, inputs.dtype)  # [m, m, in, s*s*out], block (py*s + px)
     padded = tf.pad(inputs, [[0, 0], [-lo, hi], [-lo, hi], [0, 0]]) if (lo or hi) else inputs
     blocks = tf.nn.conv2d(padded, weights, 1, "VALID")
     if any(start != lo for start in starts):  # else the blocks are the input's size already
@@ -327,7 +322,7 @@ def lower(model, target):
         if how in NORM_FORMS.values():
             layer.graph_form = how
         elif how == "phases":
-            layer.transpose_op = functools.partial(phase_conv_transpose, strides=layer.strides, target=target)
+            layer.transpose_op = functools.partial(phase_conv_transpose, strides=layer.strides)
         else:
             layer.convolution_op = functools.partial(_REWRITES[how], target=target)
     return patched

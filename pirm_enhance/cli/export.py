@@ -33,9 +33,9 @@ def parser():
     p.add_argument("--calibration", nargs="*", default=None,
                    help="images for int8 / int16x8 calibration (default: the first 16 (int8) or "
                         "32 (int16x8) bundled photos, else synthetic ones)")
-    p.add_argument("--calibration-size", default="256", metavar="N|full",
-                   help="int8 / int16x8: the side of the calibration crops, or full for the whole "
-                        "photos (ranges that hold a whole 720p photo's statistics; BUILD_NOTES)")
+    p.add_argument("--calibration-size", default=None, metavar="N|full",
+                   help="int8 / int16x8: the side of the calibration crops (default 256), or full for "
+                        "the whole photos (ranges that hold a whole 720p photo's statistics; BUILD_NOTES)")
     p.add_argument("--qat-steps", type=int, default=0, metavar="N",
                    help="int8/int16x8: quantization-aware fine-tuning for N steps first (the float "
                         "model as teacher, on the bundled photos; 0: none)")
@@ -93,16 +93,15 @@ def run(argv=None):
              f"{'/'.join(fmt.quantizations)} (use --format tflite)")
     if args.calibration is not None and args.quantization not in ("int8", "int16x8"):
         fail("--calibration is for --format tflite --quantization int8 or int16x8")
-    calibration_size = None if args.calibration_size.lower() == "full" else args.calibration_size
-    if calibration_size is not None:
-        try:
-            calibration_size = int(calibration_size)
-        except ValueError:
-            calibration_size = 0
-        if calibration_size < 16:
+    calibration = {}  # the library's default crop side unless --calibration-size is given
+    if args.calibration_size is not None:
+        if args.quantization not in ("int8", "int16x8"):
+            fail("--calibration-size is for --format tflite --quantization int8 or int16x8")
+        full = args.calibration_size.lower() == "full"
+        calibration_size = None if full else int(args.calibration_size) if args.calibration_size.isdigit() else 0
+        if not full and calibration_size < 16:
             fail(f"--calibration-size takes a crop side of at least 16 pixels or full, not {args.calibration_size!r}")
-    if args.calibration_size != "256" and args.quantization not in ("int8", "int16x8"):
-        fail("--calibration-size is for --format tflite --quantization int8 or int16x8")
+        calibration["calibration_size"] = calibration_size
     if args.qat_steps < 0 or (args.qat_steps and args.quantization not in ("int8", "int16x8")):
         fail("--qat-steps takes a count >= 0 and applies to --quantization int8 or int16x8")
     if args.equalize and (fmt.name != "tflite" or args.quantization != "int8"):
@@ -140,7 +139,7 @@ def run(argv=None):
                     input_size=input_size, qat_steps=args.qat_steps, lowering=args.lowering,
                     qat_decay=None if args.qat_decay == "none" else args.qat_decay, qat_lr=args.qat_lr,
                     int8_ranges=args.int8_ranges, equalize=args.equalize, qat_phone_like=args.qat_phone_like,
-                    qat_seeds=args.qat_seeds, qat_average=args.qat_average, calibration_size=calibration_size)
+                    qat_seeds=args.qat_seeds, qat_average=args.qat_average, **calibration)
     print(json.dumps(report, indent=1))
     return 0
 

@@ -5,6 +5,7 @@ per format; :data:`pirm_enhance.formats.FORMATS` names them, and
 :func:`write` dispatches through that table.
 """
 
+import numbers
 import os
 import pathlib
 import shutil
@@ -358,8 +359,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     if qat_average is not None and not (qat_steps and _decay(qat_average)):
         raise UsageError(f"qat_average takes a moving-average decay between 0 and 1 and applies to "
                          f"quantization-aware fine-tuning (--qat-steps N), got {qat_average!r}")
-    if calibration_size is not None and (isinstance(calibration_size, bool) or not isinstance(calibration_size, int)
-                                         or calibration_size < 16):
+    if calibration_size is not None and (isinstance(calibration_size, bool)
+                                         or not isinstance(calibration_size, numbers.Integral) or calibration_size < 16):
         raise UsageError(f"calibration_size must be a crop side of at least 16 pixels, or None for whole photos, "
                          f"got {calibration_size!r}")
     if not hasattr(model, "weights"):
