@@ -85,35 +85,13 @@ class InstanceNorm(keras.layers.Layer):
         mean = spatial_mean(x)
         centred = x - mean
         if _QUANT_HOOK[0] is not None:  # the ops of the int8 TFLite graph, each output in 8 bits
-            return self._int8_scaled(centred, self.scale) + self.shift
+            centred = quant_point(centred)
+            var = spatial_mean(quant_point(centred * centred))
+            inverse = quant_point(ops.rsqrt(quant_point(var + self.epsilon)))
+            return quant_point(quant_point(centred * inverse) * self.scale) + self.shift
         var = spatial_mean(centred * centred)
         deviation = self._float_deviation(var) if form == "float_statistics" else ops.sqrt(var + self.epsilon)
         return centred / deviation * self.scale + self.shift
-
-    def _int8_scaled(self, centred, scale):
-        """``centred / sqrt(var + epsilon) * scale`` as the int8 graph computes it, each
-        intermediate tensor through :func:`quant_point`."""
-        centred = quant_point(centred)
-        var = spatial_mean(quant_point(centred * centred))
-        inverse = quant_point(ops.rsqrt(quant_point(var + self.epsilon)))
-        return quant_point(quant_point(centred * inverse) * scale)
-
-    def split_call(self, x, conv):
-        """``self(conv(x))`` one channel at a time, for full-int8 graphs
-        (:func:`pirm_enhance.quantize.split_norms`): each output channel of ``conv`` is its own
-        convolution, and every tensor of the norm up to the scaled deviation is a channel of
-        its own, so each gets its own 8-bit range (LiteRT's activations have one range per
-        tensor). The scaled channels are concatenated (one tensor again, as in the layer as
-        written) and shifted. The same function in float, to rounding."""
-        kernel = conv.kernel
-        parts = []
-        for c in range(int(kernel.shape[-1])):
-            y = conv.convolution_op(x, kernel[:, :, :, c:c + 1])
-            if conv.use_bias:
-                y = y + conv.bias[c:c + 1]
-            y = quant_point(y)
-            parts.append(self._int8_scaled(y - spatial_mean(y), self.scale[c:c + 1]))
-        return quant_point(ops.concatenate(parts, axis=-1)) + self.shift
 
     def _batch_norm_form(self, x):
         """The same function in fewer passes over the image, for float inference graphs of

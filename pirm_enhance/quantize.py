@@ -167,16 +167,7 @@ def _forward(model, x, quantizer):
     def point(t):
         return quantizer(t) if tf.is_tensor(t) and t.dtype.is_floating else t
 
-    pairs = split_norm_pairs(model) if getattr(model, SPLIT_MARK, False) else []
-    passed = {id(conv) for conv, _ in pairs}  # computed by their norm's split_call instead
-    split = {id(norm): conv for conv, norm in pairs}
-
     def wrap(op):
-        if id(op) in passed:
-            return lambda inputs, *args, **kwargs: inputs
-        if id(op) in split:
-            return lambda inputs, *args, **kwargs: point(op.split_call(inputs, split[id(op)]))
-
         def call(*args, **kwargs):
             return tf.nest.map_structure(point, op(*args, **kwargs))
         return call
@@ -395,51 +386,10 @@ def _set_simulation(quantizer):
 
 
 def copy_model(model):
-    """A new instance of ``model``'s architecture with a copy of its weights (and its
-    :func:`split_norms` mark)."""
+    """A new instance of ``model``'s architecture with a copy of its weights."""
     clone = type(model).from_config(model.get_config())
     clone.set_weights(model.get_weights())
-    if getattr(model, SPLIT_MARK, False):
-        setattr(clone, SPLIT_MARK, True)
     return clone
-
-
-# set on a model by split_norms: its int8 simulation and full-int8 graphs take the split form
-SPLIT_MARK = "_int8_split_norms"
-
-
-def split_norm_pairs(model):
-    """``[(conv, norm), ...]``: each :class:`pirm_enhance.layers.InstanceNorm` of ``model``
-    whose input is a plain 2-D convolution (no activation, no groups) that nothing else
-    reads and that is not a model output."""
-    import keras
-
-    from pirm_enhance.layers import InstanceNorm
-
-    ops, parents, readers = _layer_graph(model)
-    outputs = {id(t._keras_history.operation) for t in model.outputs}
-    pairs = []
-    for op in ops:
-        if (type(op) in (keras.layers.Conv2D, layers.DilatedConv2D) and op.groups == 1
-                and getattr(op.activation, "__name__", "") == "linear" and id(op) not in outputs
-                and parents[id(op)] is not None and len(readers[id(op)]) == 1
-                and type(readers[id(op)][0]) is InstanceNorm and parents[id(readers[id(op)][0])] is not None):
-            pairs.append((op, readers[id(op)][0]))
-    return pairs
-
-
-def split_norms(model):
-    """A copy of ``model`` whose full-int8 form (the simulation of this module and the int8
-    TFLite file) computes each :func:`split_norm_pairs` convolution and its instance norm one
-    channel at a time (:meth:`pirm_enhance.layers.InstanceNorm.split_call`): per-channel
-    8-bit ranges for the tensors a norm amplifies, where LiteRT has one range per tensor.
-    The float model is unchanged. Why: a norm's input channels sit at levels of their own and
-    spread over a few 8-bit steps of a range the other channels set; the norm scales that
-    spread to one, rounding noise included (BUILD_NOTES "The phone path"). Returns ``(copy,
-    names)``, the names of the split norms."""
-    clone = copy_model(model)
-    setattr(clone, SPLIT_MARK, True)
-    return clone, [norm.name for _, norm in split_norm_pairs(clone)]
 
 
 # the spread of a channel that equalisation balances: this central range of its values on

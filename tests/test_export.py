@@ -97,16 +97,6 @@ def test_int8_with_fake_quant_ranges_converts_every_architecture(model):
             y = runner(x)
             assert y.shape == np.asarray(model(x)).shape and np.isfinite(y).all()
             assert np.abs(y - np.asarray(model(x))).max() < 0.5
-    from pirm_enhance.quantize import split_norm_pairs, split_norms
-
-    if split_norm_pairs(model):  # and the split norms' form (--split-norms)
-        data = ex.writers.tflite_bytes(split_norms(model)[0], "int8", calibration=calibration, int8_ranges="minmax")
-        with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
-            f.write(data)
-            f.flush()
-            x = synthetic_photo(40, 36, seed=40)[None]
-            y = TFLiteRunner(f.name)(x)
-            assert np.isfinite(y).all() and np.abs(y - np.asarray(model(x))).max() < 0.5
 
 
 def test_int8_calibrates_on_named_images(tmp_path):

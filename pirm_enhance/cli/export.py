@@ -62,10 +62,6 @@ def parser():
                    help="int8: first zero the biases an instance norm cancels, then rescale the "
                         "channels that share a tensor's 8-bit step to equal spread on the calibration "
                         "images (both the same function in float); helps fine-tuning (--qat-steps) most")
-    p.add_argument("--split-norms", action="store_true",
-                   help="int8: compute each instance norm, with the convolution it reads, one channel "
-                        "at a time, so every tensor the norm amplifies gets an 8-bit range of its own "
-                        "(the same function in float, more ops in the file)")
     p.add_argument("--clip", action="store_true", help="append clip(0, 1) to the graph")
     p.add_argument("--input-size", metavar="HxW",
                    help="fix the graph's input to this size, e.g. 720x1280, as a phone app would "
@@ -110,8 +106,6 @@ def run(argv=None):
         fail("--qat-steps takes a count >= 0 and applies to --quantization int8 or int16x8")
     if args.equalize and (fmt.name != "tflite" or args.quantization != "int8"):
         fail("--equalize applies to --format tflite --quantization int8")
-    if args.split_norms and (fmt.name != "tflite" or args.quantization != "int8"):
-        fail("--split-norms applies to --format tflite --quantization int8")
     if args.int8_ranges == "learn" and not (args.qat_steps and fmt.name == "tflite" and args.quantization == "int8"):
         fail("--int8-ranges learn applies to --format tflite --quantization int8 with --qat-steps N")
     if args.qat_phone_like and not args.qat_steps:
@@ -145,8 +139,7 @@ def run(argv=None):
                     input_size=input_size, qat_steps=args.qat_steps, lowering=args.lowering,
                     qat_decay=None if args.qat_decay == "none" else args.qat_decay, qat_lr=args.qat_lr,
                     int8_ranges=args.int8_ranges, equalize=args.equalize, qat_phone_like=args.qat_phone_like,
-                    qat_seeds=args.qat_seeds, qat_average=args.qat_average, split_norms=args.split_norms,
-                    **calibration)
+                    qat_seeds=args.qat_seeds, qat_average=args.qat_average, **calibration)
     print(json.dumps(report, indent=1))
     return 0
 

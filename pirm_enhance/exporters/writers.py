@@ -299,7 +299,7 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
            clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True,
            input_size=None, qat_steps=0, qat_photos=None, lowering="auto", qat_decay="cosine",
            int8_ranges="search", qat_lr=1e-4, equalize=False, qat_phone_like=False, qat_seeds=1,
-           qat_average=None, calibration_size=CALIBRATION_SIZE, split_norms=False):
+           qat_average=None, calibration_size=CALIBRATION_SIZE):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -342,11 +342,6 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     calibration images (:func:`pirm_enhance.quantize.equalize`), both the same function in
     float, before any fine-tuning; the report names the convolutions under
     ``"norm_biases_dropped"`` and lists the groups and factors under ``"equalized"``.
-    ``split_norms`` (full int8): each instance norm that reads a convolution of its own is
-    computed, with that convolution, one channel at a time, so that every tensor the norm
-    amplifies has an 8-bit range per channel (:func:`pirm_enhance.quantize.split_norms`; the
-    same function in float, more ops in the file); the report names them under
-    ``"split_norms"``.
     """
     from pirm_enhance.exporters.checks import check_export
     from pirm_enhance.runners import make_runner
@@ -386,13 +381,6 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
 
         model, dropped = drop_norm_biases(model)
         model, equalized = equalize_channels(model, calibration)
-    split = None
-    if split_norms:
-        if format != "tflite" or quantization != "int8":
-            raise UsageError("split_norms applies to full-int8 TFLite exports only (--quantization int8)")
-        from pirm_enhance.quantize import split_norms as split_channels
-
-        model, split = split_channels(model)
     qat = None
     if qat_steps:
         if calibration is None:
@@ -422,8 +410,6 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     if equalized is not None:
         report["norm_biases_dropped"] = dropped
         report["equalized"] = equalized
-    if split is not None:
-        report["split_norms"] = split
     if qat is not None:
         report["qat"] = {k: v for k, v in qat.items() if k != "history"}
     if check:
