@@ -31,11 +31,20 @@ for their int8 restoration models):
   path (:func:`pirm_enhance.exporters.writers.tflite_bytes`) with the same
   calibration images.
 
-Weights are not fake-quantized: the converter quantizes them per output
-channel, whose rounding error (about 0.2% of a channel's largest weight) is far
-below the activations'.
+The weights are rounded too, as the converter stores them (:func:`weight_rounding`):
+convolution kernels to 8 bits per output channel, symmetric; an instance norm's
+scale and shift to 8 bits per tensor. Each training step runs on the rounded
+weights and applies its gradient to the float ones (a straight-through
+estimate, as Jacob et al. train), and the returned model holds the rounded
+weights, so its simulation is the file's arithmetic up to the converter's
+integer kernels. Without this, the simulation took the weights in float: after
+:func:`equalize` a channel's kernel spans a wide range (the PPCN student's
+``conv3``: largest over median weight up to 531), whose per-channel 8-bit
+rounding moved the fine-tuned student's file 1.6 dB away from its simulation
+(BUILD_NOTES "The phone path").
 """
 
+import contextlib
 import math
 import sys
 
@@ -392,6 +401,89 @@ def copy_model(model):
     return clone
 
 
+
+def weight_rounding(model):
+    """``[(variable, axes)]``: the weights of ``model`` that a full-int8 TFLite file stores
+    in 8 bits, with the rule the converter rounds each by. ``axes`` is a tuple: symmetric
+    rounding to +-127 levels of one scale per slice, the scale being the largest magnitude
+    over ``axes`` (a convolution kernel per output channel: Conv2D and its dilated form,
+    depthwise kernels per channel, transposed kernels ``[kh, kw, out, in]`` per ``out``);
+    ``("phases", s)``: a transposed kernel that the int8 file computes as phase
+    convolutions (:func:`pirm_enhance.lowering.phase_conv_transpose`), whose output
+    channels are one per phase and ``out``, so one scale per ``out`` and class of taps
+    ``(ky mod s, kx mod s)``; or ``None``: asymmetric rounding to 256 levels of the tensor's own range with zero
+    held (an instance norm's scale and shift, which the file multiplies and adds as
+    int8 constants). Biases stay: the file keeps them in 32 bits. Weights the converter
+    folds into others (batch norms) or that no zoo model quantizes here (dense layers,
+    PReLU slopes) stay float in the simulation."""
+    import keras
+
+    from pirm_enhance import layers as zoo_layers
+    from pirm_enhance.lowering import _phase_eligible
+
+    plan = []
+    for layer in _all_layers(model):
+        if _phase_eligible(layer):
+            plan.append((layer.kernel, ("phases", int(layer.strides))))
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            plan.append((layer.kernel, (0, 1)))
+        elif isinstance(layer, keras.layers.Conv2DTranspose) or isinstance(layer, zoo_layers.ConvTransposeLike):
+            plan.append((layer.kernel, (0, 1, 3)))
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv1D)):
+            plan.append((layer.kernel, tuple(range(len(layer.kernel.shape) - 1))))
+        elif isinstance(layer, zoo_layers.InstanceNorm):
+            plan += [(layer.scale, None), (layer.shift, None)]
+    return plan
+
+
+def _all_layers(model):
+    out = []
+    for layer in model.layers:
+        out += _all_layers(layer) if hasattr(layer, "layers") and layer.layers else [layer]
+    return out
+
+
+def round_weight(value, axes):
+    """``value`` (a tensor) rounded by the rule ``axes`` of :func:`weight_rounding`."""
+    import tensorflow as tf
+
+    if axes is None:
+        low = tf.minimum(tf.reduce_min(value), 0.0)
+        high = tf.maximum(tf.reduce_max(value), 0.0)
+        return tf.quantization.fake_quant_with_min_max_vars(value, low, high, num_bits=8)
+    if axes[0] == "phases":
+        s, k = axes[1], int(value.shape[0])
+        largest = tf.stack([tf.reduce_max(tf.abs(value[a::s, b::s]), axis=(0, 1, 3))
+                            for a in range(s) for b in range(s)])  # [s * s, out]
+        taps = (np.arange(k)[:, None] % s) * s + np.arange(k)[None, :] % s
+        scale = tf.gather(largest, taps)[..., None] / 127.0  # [k, k, out, 1]
+    else:
+        scale = tf.reduce_max(tf.abs(value), axis=axes, keepdims=True) / 127.0
+    scale = tf.where(scale > 0, scale, tf.ones_like(scale))
+    return tf.clip_by_value(tf.round(value / scale), -127.0, 127.0) * scale
+
+
+@contextlib.contextmanager
+def _rounded(plan):
+    """While inside, the variables of ``plan`` (:func:`weight_rounding`) hold their rounded
+    values; their float values come back after."""
+    saved = [variable.numpy() for variable, _ in plan]
+    for variable, axes in plan:
+        variable.assign(round_weight(variable, axes))
+    try:
+        yield
+    finally:
+        for (variable, _), value in zip(plan, saved):
+            variable.assign(value)
+
+
+def apply_weight_rounding(model):
+    """Round ``model``'s weights in place as the converter stores them (:func:`weight_rounding`)."""
+    for variable, axes in weight_rounding(model):
+        variable.assign(round_weight(variable, axes))
+    return model
+
+
 # the spread of a channel that equalisation balances: this central range of its values on
 # the calibration images (a few outlying values of flat crops would otherwise set it)
 EQUALIZE_PERCENTILES = (0.01, 99.99)
@@ -642,7 +734,7 @@ RANGE_LR = 0.1  # finetune_for_int8's peak learning rate of the learnt ranges' l
 def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, size=128,
                       learning_rate=1e-4, range_every=50, check_every=50, held_out=8, seed=0,
                       progress=True, decay="cosine", ranges="search", range_lr=RANGE_LR, phone_like=False,
-                      average=None):
+                      average=None, round_weights=True):
     """A copy of ``model`` fine-tuned for full-int8 TFLite (see the module docstring).
 
     ``photos``: paths of unlabelled training photos (default: the bundled ai-benchmark
@@ -671,7 +763,11 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     step) use an exponential moving average of the weights, and of the learnt ranges,
     ``a <- average * a + (1 - average) * w`` after every step (Polyak averaging), instead of
     the weights of that step; with measured ranges, they are measured again for the
-    averaged weights at each check."""
+    averaged weights at each check. ``round_weights``: every step, range measurement and
+    check runs on the weights rounded as the file stores them (:func:`weight_rounding`),
+    each gradient is applied to the float weights, and the returned model holds the kept
+    step's weights rounded (``False``: the weights stay float throughout, as before
+    2026-12-06)."""
     import keras
     import tensorflow as tf
 
@@ -721,7 +817,9 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         quantizer = FakeQuantizer(percentiles)
         optimizer = keras.optimizers.Adam(schedule(learning_rate))
         variables = student.trainable_variables
-        collect_ranges(student, calibration, quantizer)
+        plan = weight_rounding(student) if round_weights else []
+        with _rounded(plan):
+            collect_ranges(student, calibration, quantizer)
         if learn:
             quantizer.make_learnable()
             range_optimizer = keras.optimizers.Adam(schedule(range_lr))
@@ -733,10 +831,15 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         @tf.function(reduce_retracing=True)
         def train_step(x):
             target = teacher(x, training=False)
+            masters = [tf.identity(v) for v, _ in plan]  # the step runs on the rounded weights
+            for (v, axes), m in zip(plan, masters):
+                v.assign(round_weight(m, axes))
             with tf.GradientTape() as tape:
                 y = _forward(student, x, quantizer)
                 loss = tf.reduce_mean(tf.square(y - target))
             grads = tape.gradient(loss, variables + range_variables)
+            for (v, _), m in zip(plan, masters):  # and its gradient goes to the float ones
+                v.assign(m)
             if learn:  # an 8-bit zero under a root (a norm's variance) gives inf x 0 in the gradient
                 grads = [tf.where(tf.math.is_finite(g), g, tf.zeros_like(g)) for g in grads]
             optimizer.apply(grads[:len(variables)], variables)
@@ -763,7 +866,8 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
             for v, a in zip(variables + range_variables, averages):
                 v.assign(a)
             if not learn:
-                collect_ranges(student, calibration, quantizer)
+                with _rounded(plan):
+                    collect_ranges(student, calibration, quantizer)
                 _set_simulation(quantizer)
 
             def restore():
@@ -780,9 +884,10 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
 
         def held_out_psnr():
             values = []
-            for img, target in zip(check_images, targets):
-                mse = float(tf.reduce_mean(tf.square(simulate(tf.constant(img[None])) - target)))
-                values.append(10 * math.log10(1.0 / max(mse, 1e-12)))
+            with _rounded(plan):
+                for img, target in zip(check_images, targets):
+                    mse = float(tf.reduce_mean(tf.square(simulate(tf.constant(img[None])) - target)))
+                    values.append(10 * math.log10(1.0 / max(mse, 1e-12)))
             return float(np.mean(values))
 
         rng = np.random.default_rng(seed)
@@ -792,7 +897,8 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         for step in range(1, steps + 1):
             loss = float(train_step(tf.constant(_crops(train_photos, rng, batch, size))))
             if not learn and (step % range_every == 0 or step == steps):
-                collect_ranges(student, calibration, quantizer)
+                with _rounded(plan):
+                    collect_ranges(student, calibration, quantizer)
                 _set_simulation(quantizer)
             if step % check_every == 0 or step == steps:
                 restore = checked_state()
@@ -806,6 +912,8 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
                     print(f"int8 fine-tuning{tag} {step}/{steps}: loss {loss:.3g}, held-out int8 vs float "
                           f"{value:.2f} dB (best {best:.2f})", file=sys.stderr, flush=True)
         student.set_weights(best_state[0])
+        for variable, axes in plan:  # the file's weights
+            variable.assign(round_weight(variable, axes))
         for variable, value in zip(range_variables, best_state[1]):
             variable.assign(value)
         used = quantizer.learned_ranges() if learn else list(percentiles) if percentiles is not None else "minmax"
@@ -822,6 +930,7 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     seed, (student, best, history, used) = kept
     report = {"steps": steps, "batch": batch, "size": size, "learning_rate": learning_rate, "decay": decay,
               "range_lr": range_lr if learn else None, "phone_like": bool(phone_like), "average": average,
+              "round_weights": bool(round_weights),
               "held_out_psnr_before": history[0][1], "held_out_psnr_best": best,
               "int8_ranges": used, "history": history}
     if several:

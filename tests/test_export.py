@@ -86,6 +86,7 @@ def test_int8_with_fake_quant_ranges_converts_every_architecture(model):
             ex.writers.tflite_bytes(model, "int8", calibration=calibration, int8_ranges="minmax")
         return
     data = ex.writers.tflite_bytes(model, "int8", calibration=calibration, int8_ranges="minmax")
+    _file_weights_are_rounded_as_simulated(data, model)
     import tempfile
 
     with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
@@ -97,6 +98,65 @@ def test_int8_with_fake_quant_ranges_converts_every_architecture(model):
             y = runner(x)
             assert y.shape == np.asarray(model(x)).shape and np.isfinite(y).all()
             assert np.abs(y - np.asarray(model(x))).max() < 0.5
+
+
+def _file_weights_are_rounded_as_simulated(data, model):
+    """Each weight that :func:`pirm_enhance.quantize.weight_rounding` rounds is in the int8
+    file as rounded there: a kernel's 8-bit levels (compared as sorted magnitudes, which a
+    folded batch norm's per-channel factor does not change; a phase convolution's layout
+    neither), a norm's scale and shift as values. Vectors of one repeated value (an
+    untrained norm) have nothing to round and may be folded away."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from pirm_enhance.quantize import round_weight, weight_rounding
+
+    interpreter = Interpreter(model_content=data)
+    interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], [1, 48, 64, 3])
+    interpreter.allocate_tensors()
+    stored = []
+    for d in interpreter.get_tensor_details():
+        scales = d["quantization_parameters"]["scales"]
+        if d["dtype"] != np.int8 or not len(scales):
+            continue
+        try:
+            q = interpreter.get_tensor(d["index"]).astype(np.float64)
+        except ValueError:  # a tensor without data (not a constant)
+            continue
+        stored.append((q, (q - d["quantization_parameters"]["zero_points"][0]) * scales[0]
+                       if len(scales) == 1 else None))
+    plan = weight_rounding(model)
+    assert plan, "every zoo architecture has a convolution"
+    for variable, axes in plan:
+        value = variable.numpy()
+        if np.ptp(value) == 0:
+            continue
+        rounded = np.asarray(round_weight(tf.constant(value), axes), np.float64)
+        if axes is None:  # int8 constants of their own range
+            want = np.sort(rounded.ravel())
+            found = [np.abs(np.sort(v.ravel()) - want).max() for q, v in stored
+                     if v is not None and v.size == want.size]
+            assert found and min(found) <= 1e-5 * np.abs(want).max(), (model.name, variable.path, found)
+            continue
+        scale = np.abs(value).max(axis=axes, keepdims=True) if axes[0] != "phases" else None
+        if scale is None:  # the levels: rounded / (its per-slice scale), read back from the values
+            levels = np.abs(rounded)
+            s, k = axes[1], value.shape[0]
+            for a in range(s):
+                for b in range(s):
+                    block = levels[a::s, b::s]
+                    top = block.max(axis=(0, 1, 3), keepdims=True)
+                    levels[a::s, b::s] = block / np.where(top > 0, top, 1) * 127
+        else:
+            levels = np.abs(rounded) / np.where(scale > 0, scale, 1) * 127
+        want = np.sort(np.round(levels).ravel())
+        want = want[want > 0]
+        matches = []
+        for q, _ in stored:
+            got = np.sort(np.abs(q).ravel())
+            got = got[got > 0]
+            if got.size == want.size:
+                matches.append(np.mean(got != want))
+        assert matches and min(matches) <= 0.01, (model.name, variable.path, axes, matches)
 
 
 def test_int8_calibrates_on_named_images(tmp_path):

@@ -241,6 +241,39 @@ def test_finetuning_schedule_is_a_choice(capsys):
 
 
 @needs_photos
+def test_finetuning_steps_on_the_weights_the_file_stores():
+    """``round_weights`` (the default): the fine-tuned model comes back with its weights
+    rounded as the converter stores them (each one on its 8-bit grid, so rounding again
+    changes nothing), and the steps move what the checks see; ``False`` leaves them float
+    (off the grid)."""
+    import keras
+    import tensorflow as tf
+
+    from pirm_enhance.archs.ppcn import PPCNStudent
+    from pirm_enhance.quantize import finetune_for_int8, round_weight, weight_rounding
+
+    keras.utils.set_random_seed(0)
+    model = PPCNStudent(**PPCNStudent.tiny_config)
+    photos = ai_benchmark_photos()[:12]
+    calibration = _photo_crops(photos[:4], 4, 48, seed=1)
+    small = dict(photos=photos, calibration=calibration, steps=4, batch=2, size=48, check_every=2, held_out=2,
+                 progress=False, ranges="learn", learning_rate=1e-2)
+    for flag in (True, False):
+        tuned, report = finetune_for_int8(model, round_weights=flag, **small)
+        assert report["round_weights"] is flag
+        plan = weight_rounding(tuned)
+        assert len(plan) == 9 and any(axes is None for _, axes in plan)  # 5 kernels, 2 norms x (scale, shift)
+        off_grid = [float(np.abs(np.asarray(round_weight(tf.constant(v.numpy()), axes)) - v.numpy()).max())
+                    for v, axes in plan]
+        if flag:
+            assert max(off_grid) < 1e-6, off_grid
+        else:
+            assert max(off_grid) > 1e-4, off_grid
+        checks = [value for _, value in report["history"]]
+        assert len(checks) == 3 and max(checks) - min(checks) > 1e-3, checks  # the steps train
+
+
+@needs_photos
 @pytest.mark.parametrize("ranges", ["learn", "minmax"])
 def test_finetune_checks_the_averaged_weights(ranges):
     """``average``: the checks judge the moving average of the weights (and learnt ranges),
