@@ -401,7 +401,6 @@ def copy_model(model):
     return clone
 
 
-
 def weight_rounding(model):
     """``[(variable, axes)]``: the weights of ``model`` that a full-int8 TFLite file stores
     in 8 bits, with the rule the converter rounds each by. ``axes`` is a tuple: symmetric
@@ -411,9 +410,9 @@ def weight_rounding(model):
     ``("phases", s)``: a transposed kernel that the int8 file computes as phase
     convolutions (:func:`pirm_enhance.lowering.phase_conv_transpose`), whose output
     channels are one per phase and ``out``, so one scale per ``out`` and class of taps
-    ``(ky mod s, kx mod s)``; or ``None``: asymmetric rounding to 256 levels of the tensor's own range with zero
-    held (an instance norm's scale and shift, which the file multiplies and adds as
-    int8 constants). Biases stay: the file keeps them in 32 bits. Weights the converter
+    ``(ky mod s, kx mod s)``; or ``None``: asymmetric rounding to 256 levels of the
+    tensor's own range with zero held (an instance norm's scale and shift, which the file
+    multiplies and adds as int8 constants). Biases stay: the file keeps them in 32 bits. Weights the converter
     folds into others (batch norms) or that no zoo model quantizes here (dense layers,
     PReLU slopes) stay float in the simulation."""
     import keras

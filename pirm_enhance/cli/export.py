@@ -38,7 +38,8 @@ def parser():
                         "the whole photos (ranges that hold a whole 720p photo's statistics; BUILD_NOTES)")
     p.add_argument("--qat-steps", type=int, default=0, metavar="N",
                    help="int8/int16x8: quantization-aware fine-tuning for N steps first (the float "
-                        "model as teacher, on the bundled photos; 0: none)")
+                        "model as teacher, on the bundled photos, each step on the weights rounded as "
+                        "the int8 file stores them; 0: none)")
     p.add_argument("--qat-decay", choices=("cosine", "none"), default="cosine",
                    help="learning-rate schedule of --qat-steps: cosine (to 0 at the last step) or none")
     p.add_argument("--qat-lr", type=float, default=1e-4, metavar="LR",
