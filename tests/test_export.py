@@ -140,7 +140,7 @@ def _file_weights_are_rounded_as_simulated(data, model):
         scale = np.abs(value).max(axis=axes, keepdims=True) if axes[0] != "phases" else None
         if scale is None:  # the levels: rounded / (its per-slice scale), read back from the values
             levels = np.abs(rounded)
-            s, k = axes[1], value.shape[0]
+            s = axes[1]
             for a in range(s):
                 for b in range(s):
                     block = levels[a::s, b::s]
