@@ -418,10 +418,10 @@ def weight_rounding(model):
     import keras
 
     from pirm_enhance import layers as zoo_layers
-    from pirm_enhance.lowering import _phase_eligible
+    from pirm_enhance.lowering import _layers, _phase_eligible
 
     plan = []
-    for layer in _all_layers(model):
+    for layer in _layers(model):
         if _phase_eligible(layer):
             plan.append((layer.kernel, ("phases", int(layer.strides))))
         elif isinstance(layer, keras.layers.DepthwiseConv2D):
@@ -433,13 +433,6 @@ def weight_rounding(model):
         elif isinstance(layer, zoo_layers.InstanceNorm):
             plan += [(layer.scale, None), (layer.shift, None)]
     return plan
-
-
-def _all_layers(model):
-    out = []
-    for layer in model.layers:
-        out += _all_layers(layer) if hasattr(layer, "layers") and layer.layers else [layer]
-    return out
 
 
 def round_weight(value, axes):
