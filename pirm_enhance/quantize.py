@@ -482,6 +482,12 @@ EQUALIZE_PERCENTILES = (0.01, 99.99)
 # the smallest factor a channel is scaled by: a near-dead channel would otherwise be scaled up
 # a million times (and its readers' weights down as much), which broke EdS's int8 conversion
 MIN_EQUALIZE_FACTOR = 1 / 32
+# how far equalisation goes (:func:`equalize`): 1 gives every channel the widest one's spread,
+# 0 leaves the model as it is; 0.5 divides the spreads' ratios by their square roots. Full
+# equalisation crowds the readers' kernels (input channels scaled up to 32x apart within
+# one kernel, which the file's one scale per output channel cannot follow), so the int8
+# student came out closer to float half way (BUILD_NOTES "The phone path", session 13)
+EQUALIZE_ALPHA = 0.5
 
 
 def _homogeneous(layer):
@@ -622,7 +628,7 @@ def drop_norm_biases(model):
     return clone, [op.name for op in dropped]
 
 
-def equalize(model, images, alpha=1.0):
+def equalize(model, images, alpha=EQUALIZE_ALPHA):
     """A copy of ``model`` with the channels of each :func:`equalization_groups` group
     rescaled to equal spread, the same function in float (to rounding), for per-tensor
     8-bit activations (cross-layer equalisation, after Nagel et al., "Data-Free
@@ -634,12 +640,19 @@ def equalize(model, images, alpha=1.0):
     ``k``'s spread ``r_k`` is its :data:`EQUALIZE_PERCENTILES` range on ``images`` (HxWx3
     calibration images), the largest over the group's outputs that leave it; its values are
     divided by ``s_k = (r_k / max r) ** alpha`` (``alpha=1``: every channel to the widest
-    one's spread), at least :data:`MIN_EQUALIZE_FACTOR`, and the reading convolutions' input
-    weights multiplied by ``s_k``.
+    one's spread; the default :data:`EQUALIZE_ALPHA` goes half way in ratio), at least
+    :data:`MIN_EQUALIZE_FACTOR`, and the reading convolutions' input weights multiplied by
+    ``s_k``. ``alpha`` is in ``(0, 1]``.
     Returns ``(copy, report)``: ``report`` lists each group's layers and factors."""
+    import numbers
+
     import keras
 
     from pirm_enhance.layers import InstanceNorm
+
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha <= 1:
+        raise UsageError(f"equalize: alpha must be in (0, 1] (1: every channel to the widest one's "
+                         f"spread), got {alpha!r}")
 
     clone = copy_model(model)
     groups = equalization_groups(clone)

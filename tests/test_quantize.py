@@ -476,7 +476,7 @@ def test_equalize_keeps_the_function_and_balances_each_group(arch):
     model = timing_model(arch, **arch_class(arch).tiny_config)  # no channel left at a constant
     rng = np.random.default_rng(0)
     images = [rng.random((48, 64, 3), dtype=np.float32) for _ in range(2)]
-    clone, report = equalize(model, images)
+    clone, report = equalize(model, images, alpha=1.0)
     x = images[0][None]
     y, z = np.asarray(model(x, training=False)), np.asarray(clone(x, training=False))
     assert np.abs(y - z).max() <= 1e-4 * (1 + np.abs(y).max()), arch
@@ -585,6 +585,7 @@ def test_export_equalize_is_for_int8_and_reported(tmp_path):
     from pirm_enhance.archs.ppcn import PPCNStudent
     from pirm_enhance.errors import UsageError
     from pirm_enhance.exporters import export
+    from pirm_enhance.quantize import EQUALIZE_ALPHA
 
     import imageio.v3 as iio
 
@@ -600,7 +601,43 @@ def test_export_equalize_is_for_int8_and_reported(tmp_path):
                     equalize=True, check=False, int8_ranges="minmax")
     assert sorted(sorted(g["producers"]) for g in report["equalized"]) == [["conv0"], ["conv1", "norm1"], ["norm0"]]
     assert report["norm_biases_dropped"] == ["conv2", "conv3"]
+    assert report["equalize_alpha"] == EQUALIZE_ALPHA
     assert (tmp_path / "q.tflite").stat().st_size > 0
+    full = export(model, tmp_path / "q1.tflite", format="tflite", quantization="int8", calibration_images=images,
+                  equalize=1.0, check=False, int8_ranges="minmax")
+    assert full["equalize_alpha"] == 1.0
+    # further equalisation pushes the factors further from 1
+    assert min(min(g["factors"]) for g in full["equalized"]) < min(min(g["factors"]) for g in report["equalized"])
+    for bad in (0, 1.5, -0.5, "half"):
+        with pytest.raises(UsageError, match="equalize"):
+            export(model, tmp_path / "b.tflite", format="tflite", quantization="int8", calibration_images=images,
+                   equalize=bad, check=False, int8_ranges="minmax")
+    assert not (tmp_path / "b.tflite").exists()
+
+
+def test_partial_equalisation_takes_the_power_alpha_of_each_spread_ratio():
+    """``equalize(alpha=a)`` scales channel ``k`` by ``(r_k / max r) ** a``: the factors at
+    ``a = 0.5`` are the square roots of those at 1 (above the floor), and the function is
+    kept; ``alpha`` outside ``(0, 1]`` is refused."""
+    from pirm_enhance.archs.ppcn import PPCNStudent
+    from pirm_enhance.errors import UsageError
+    from pirm_enhance.quantize import MIN_EQUALIZE_FACTOR, equalize
+
+    model = PPCNStudent(**PPCNStudent.tiny_config)
+    rng = np.random.default_rng(3)
+    images = [rng.random((40, 48, 3), dtype=np.float32) for _ in range(2)]
+    half, half_report = equalize(model, images, alpha=0.5)
+    _, full_report = equalize(model, images, alpha=1.0)
+    for h, f in zip(half_report, full_report):
+        h, f = np.asarray(h["factors"]), np.asarray(f["factors"])
+        above = f > MIN_EQUALIZE_FACTOR + 1e-3
+        assert np.allclose(h[above], np.sqrt(f[above]), atol=2e-4), (h, f)
+        assert (h[~above] >= MIN_EQUALIZE_FACTOR - 1e-4).all() and (h <= 1 + 1e-6).all()
+    y, z = (np.asarray(m(images[0][None], training=False)) for m in (model, half))
+    assert np.abs(y - z).max() <= 1e-4 * (1 + np.abs(y).max())
+    for bad in (0.0, 1.01, True):
+        with pytest.raises(UsageError, match="alpha"):
+            equalize(model, images, alpha=bad)
 
 
 def test_cli_refuses_equalize_without_int8(capsys, tmp_path):
@@ -610,6 +647,12 @@ def test_cli_refuses_equalize_without_int8(capsys, tmp_path):
     assert code != 0
     assert "equalize" in capsys.readouterr().err
     assert not (tmp_path / "x.tflite").exists()
+    for bad in ("0", "2", "half"):
+        code = main(["--model", "srcnn", "--format", "tflite", "--quantization", "int8", "--equalize", bad,
+                     "-o", str(tmp_path / "x.tflite")])
+        assert code != 0
+        assert "ALPHA" in capsys.readouterr().err
+        assert not (tmp_path / "x.tflite").exists()
 
 
 def test_learned_round_rounds_as_fake_quant_and_trains_the_range(rng):

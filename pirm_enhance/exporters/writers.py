@@ -340,8 +340,11 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     zero the biases that an instance norm cancels (:func:`pirm_enhance.quantize.drop_norm_biases`),
     then rescale the channels that share a tensor's 8-bit step to equal spread on the
     calibration images (:func:`pirm_enhance.quantize.equalize`), both the same function in
-    float, before any fine-tuning; the report names the convolutions under
-    ``"norm_biases_dropped"`` and lists the groups and factors under ``"equalized"``.
+    float, before any fine-tuning; ``True`` goes as far as
+    :data:`pirm_enhance.quantize.EQUALIZE_ALPHA`, a number in ``(0, 1]`` is the ``alpha``
+    of :func:`~pirm_enhance.quantize.equalize` (1: every channel to the widest one's
+    spread); the report names the convolutions under ``"norm_biases_dropped"``, lists the
+    groups and factors under ``"equalized"`` and the ``alpha`` under ``"equalize_alpha"``.
     """
     from pirm_enhance.exporters.checks import check_export
     from pirm_enhance.runners import make_runner
@@ -373,14 +376,17 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
                                          size=calibration_size)
                    if format == "tflite" and quantization in CALIBRATION_PHOTOS else None)
     equalized = None
-    if equalize:
-        if format != "tflite" or quantization != "int8":
-            raise UsageError("equalize applies to full-int8 TFLite exports only (--quantization int8)")
-        from pirm_enhance.quantize import drop_norm_biases
+    if equalize is not False and equalize is not None:
+        from pirm_enhance.quantize import EQUALIZE_ALPHA, drop_norm_biases
         from pirm_enhance.quantize import equalize as equalize_channels
 
+        alpha = EQUALIZE_ALPHA if equalize is True else equalize
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha <= 1:
+            raise UsageError(f"equalize takes True, False or an alpha in (0, 1], got {equalize!r}")
+        if format != "tflite" or quantization != "int8":
+            raise UsageError("equalize applies to full-int8 TFLite exports only (--quantization int8)")
         model, dropped = drop_norm_biases(model)
-        model, equalized = equalize_channels(model, calibration)
+        model, equalized = equalize_channels(model, calibration, alpha=float(alpha))
     qat = None
     if qat_steps:
         if calibration is None:
@@ -410,6 +416,7 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     if equalized is not None:
         report["norm_biases_dropped"] = dropped
         report["equalized"] = equalized
+        report["equalize_alpha"] = float(alpha)
     if qat is not None:
         report["qat"] = {k: v for k, v in qat.items() if k != "history"}
     if check:
