@@ -483,7 +483,7 @@ EQUALIZE_PERCENTILES = (0.01, 99.99)
 # a million times (and its readers' weights down as much), which broke EdS's int8 conversion
 MIN_EQUALIZE_FACTOR = 1 / 32
 # how far equalisation goes (:func:`equalize`): 1 gives every channel the widest one's spread,
-# 0 leaves the model as it is; 0.5 divides the spreads' ratios by their square roots. Full
+# towards 0 the model is left as it is; 0.5 takes the square root of each spread ratio. Full
 # equalisation crowds the readers' kernels (input channels scaled up to 32x apart within
 # one kernel, which the file's one scale per output channel cannot follow), so the int8
 # student came out closer to float half way (BUILD_NOTES "The phone path", session 13)
@@ -630,7 +630,7 @@ def drop_norm_biases(model):
 
 def equalize(model, images, alpha=EQUALIZE_ALPHA):
     """A copy of ``model`` with the channels of each :func:`equalization_groups` group
-    rescaled to equal spread, the same function in float (to rounding), for per-tensor
+    rescaled towards equal spread, the same function in float (to rounding), for per-tensor
     8-bit activations (cross-layer equalisation, after Nagel et al., "Data-Free
     Quantization Through Weight Equalization and Bias Absorption", ICCV 2019, with the
     spreads measured on data).

@@ -338,7 +338,7 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     convolutions rewritten under ``"lowered"``, and for int8 / int16x8 TFLite the ops left
     in float under ``"float_ops"`` (:func:`float_ops`). ``equalize`` (full int8): first
     zero the biases that an instance norm cancels (:func:`pirm_enhance.quantize.drop_norm_biases`),
-    then rescale the channels that share a tensor's 8-bit step to equal spread on the
+    then rescale the channels that share a tensor's 8-bit step towards equal spread on the
     calibration images (:func:`pirm_enhance.quantize.equalize`), both the same function in
     float, before any fine-tuning; ``True`` goes as far as
     :data:`pirm_enhance.quantize.EQUALIZE_ALPHA`, a number in ``(0, 1]`` is the ``alpha``
