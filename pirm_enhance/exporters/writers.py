@@ -380,13 +380,11 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         from pirm_enhance.quantize import EQUALIZE_ALPHA, drop_norm_biases
         from pirm_enhance.quantize import equalize as equalize_channels
 
-        alpha = EQUALIZE_ALPHA if equalize is True else equalize
-        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha <= 1:
-            raise UsageError(f"equalize takes True, False or an alpha in (0, 1], got {equalize!r}")
         if format != "tflite" or quantization != "int8":
             raise UsageError("equalize applies to full-int8 TFLite exports only (--quantization int8)")
+        alpha = EQUALIZE_ALPHA if equalize is True else equalize  # equalize_channels checks it
         model, dropped = drop_norm_biases(model)
-        model, equalized = equalize_channels(model, calibration, alpha=float(alpha))
+        model, equalized = equalize_channels(model, calibration, alpha=alpha)
     qat = None
     if qat_steps:
         if calibration is None:
