@@ -2,7 +2,8 @@
 
 For each model (a zoo architecture with random weights, a pretrained name, or
 a ``.keras`` file) and each runtime (:data:`RUNTIMES`: Keras ``tf.function``,
-frozen ``.pb``, SavedModel, TFLite fp32 / fp16 / 16x8 / int8, ONNX Runtime),
+frozen ``.pb``, SavedModel, TFLite fp32 / fp16 / fp16 inference / 16x8 / int8, ONNX
+Runtime),
 the model is exported once into a work folder and then every file is timed at
 1280x720 in one process, interleaved with the SRCNN baseline graph (the
 organisers' weights when they can be found; timing does not depend on them):
@@ -40,12 +41,14 @@ RUNTIMES = {
     "tflite_fixed": ("tflite", "float32"),
     "tflite_fixed_kept": ("tflite", "float32"),
     "tflite_fp16": ("tflite", "float16"),
+    "tflite_fp16_inference": ("tflite", "float16_inference"),
+    "tflite_fixed_fp16_inference": ("tflite", "float16_inference"),
     "tflite_16x8": ("tflite", "int16x8"),
     "tflite_int8": ("tflite", "int8"),
     "onnx": ("onnx", "float32"),
 }
 # exported with the timing size fixed (``--input-size``): what a phone app ships
-FIXED_SIZE_RUNTIMES = ("tflite_fixed", "tflite_fixed_kept")
+FIXED_SIZE_RUNTIMES = ("tflite_fixed", "tflite_fixed_kept", "tflite_fixed_fp16_inference")
 # run with XNNPACK's indirection buffers kept however large (``TFLiteRunner(low_memory=False)``):
 # faster than the transient ones that the runner's default takes above its limit, for more memory
 KEPT_BUFFER_RUNTIMES = ("tflite_fixed_kept",)
@@ -250,6 +253,8 @@ def bench(models, runtimes=DEFAULT_RUNTIMES, height=720, width=1280, rounds=5, p
                 runner, path = _make_variant(model, str(name), runtime, workdir, (height, width))
                 row["path"] = str(path) if path else None
                 out = runner(x)  # builds interpreters/sessions and traces at this size
+                if getattr(runner, "precision", None):  # TFLite: fp16 where the file allows it and LiteRT can
+                    row["precision"] = runner.precision
                 if runtime in FIXED_SIZE_RUNTIMES:  # runs at the timing size only: compared there
                     row["psnr_vs_float"] = _psnr(np.asarray(out), np.asarray(base(x)))
                     row["psnr"] = row["psnr_change"] = None
@@ -374,18 +379,21 @@ def format_table(result):
              + ("against the Keras float model on the first "
                 f"{result['pairs']} PIRM validation pairs" if result["quality"] == "pirm_pairs"
                 else "PSNR of each variant against the float output on synthetic photos"),
-             f"{'model':24s} {'runtime':17s} {'ms':>8s} {'x srcnn':>8s} {'GFLOP':>7s} {'GFLOP/s':>8s} "
+             f"{'model':24s} {'runtime':27s} {'ms':>8s} {'x srcnn':>8s} {'GFLOP':>7s} {'GFLOP/s':>8s} "
              f"{'dPSNR':>7s} {'vs float':>8s} {'RSS MB':>7s} {'12MP s':>7s} {'tiling':>6s}"]
     for r in result["rows"]:
         if "error" in r:
-            lines.append(f"{r['model']:24s} {r['runtime']:17s} failed: {r['error']}")
+            lines.append(f"{r['model']:24s} {r['runtime']:27s} failed: {r['error']}")
             continue
-        lines.append(f"{r['model']:24s} {r['runtime']:17s} {_fmt(r.get('ms'), '.1f', 8)} "
+        lines.append(f"{r['model']:24s} {r['runtime']:27s} {_fmt(r.get('ms'), '.1f', 8)} "
                      f"{_fmt(r.get('vs_srcnn'), '.3f', 8)} {_fmt(r.get('gflops'), '.1f', 7)} "
                      f"{_fmt(r.get('gflop_per_s'), '.1f', 8)} {_fmt(r.get('psnr_change'), '+.3f', 7)} "
                      f"{_fmt(r.get('psnr_vs_float'), '.1f', 8)} {_fmt(r.get('peak_rss_mb'), '.0f', 7)} "
                      f"{_fmt(r.get('ms_12mp') and r['ms_12mp'] / 1000, '.2f', 7)} "
                      f"{_fmt(r.get('tiling_overhead'), '.2f', 6)}")
+    for r in result["rows"]:
+        if r["runtime"].endswith("fp16_inference") and r.get("precision") == "fp32":
+            lines.append(f"{r['model']} [{r['runtime']}] ran in float32: LiteRT could not run it in fp16 here")
     for r in result["rows"]:
         prof = r.get("profile")
         if not prof:

@@ -201,8 +201,12 @@ class SavedModelRunner(Runner):
 
 
 # XNNPACK delegate flags (tflite/delegates/xnnpack/xnnpack_delegate.h): signed and unsigned
-# 8-bit inference (on by default) and the transient indirection buffer
-XNNPACK_QS8, XNNPACK_QU8, XNNPACK_TRANSIENT_INDIRECTION = 0x1, 0x2, 0x20
+# 8-bit inference (on by default), fp16 inference and the transient indirection buffer
+XNNPACK_QS8, XNNPACK_QU8, XNNPACK_FORCE_FP16, XNNPACK_TRANSIENT_INDIRECTION = 0x1, 0x2, 0x4, 0x20
+# the TFLite metadata entry in which a file allows reduced-precision inference (the converter
+# writes "fp16accfp16" for float16 weights with float16 accumulation: quantization
+# "float16_inference")
+REDUCED_PRECISION_KEY = "reduced_precision_support"
 # above this estimate of XNNPACK's convolution indirection buffers, run with transient ones
 INDIRECTION_LIMIT = 256 * 2 ** 20
 _CONV_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "TRANSPOSE_CONV": 1}
@@ -259,6 +263,24 @@ def _probe(path_or_content):
         return 0.0, set()
 
 
+def reduced_precision(path_or_content):
+    """The file's ``reduced_precision_support`` metadata (``"fp16accfp16"`` where it allows
+    fp16 inference with fp16 accumulation), or ``None``: without it, or unreadable."""
+    try:
+        from tensorflow.lite.python import schema_py_generated as schema
+
+        data = path_or_content if isinstance(path_or_content, bytes) else pathlib.Path(path_or_content).read_bytes()
+        model = schema.Model.GetRootAsModel(data, 0)
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            if (entry.Name() or b"").decode(errors="replace") == REDUCED_PRECISION_KEY:
+                raw = model.Buffers(entry.Buffer()).DataAsNumpy()
+                return bytes(raw).rstrip(b"\0").decode(errors="replace") if not isinstance(raw, int) else None
+    except Exception:  # a file without readable metadata allows nothing
+        return None
+    return None
+
+
 def indirection_bytes_per_pixel(path_or_content):
     """Bytes of XNNPACK indirection buffers per input pixel of a ``.tflite`` model.
 
@@ -282,17 +304,27 @@ class TFLiteRunner(Runner):
     +35%), so small models keep the kept ones. LiteRT 2.3's CompiledModel crashes
     (a segmentation fault, not an error) on resizable graphs that compute shapes at
     run time (SHAPE ops: RSGUNet, EdS, PPCN), so those keep the interpreter; their
-    fixed-size exports (``--input-size``) have no such ops and take the low-memory path."""
+    fixed-size exports (``--input-size``) have no such ops and take the low-memory path.
+
+    ``fp16``: XNNPACK's fp16 inference (activations and arithmetic in half precision, about
+    half the activation memory; the file's float32 input and output stay). ``None``
+    (default) follows the file: one whose metadata allows it (quantization
+    ``float16_inference``: ``reduced_precision_support`` ``fp16accfp16``) runs in fp16 where
+    LiteRT can, else in float32; ``True`` requires it (one clear error where it cannot
+    run); ``False`` never. It goes through the CompiledModel API, so a resizable graph with
+    run-time shape ops cannot take it (export it with ``--input-size``). ``precision``
+    says what the last run used: ``"fp16"`` or ``"fp32"``."""
 
     kind = "tflite"
 
-    def __init__(self, path, name=None, num_threads=None, low_memory=None):
+    def __init__(self, path, name=None, num_threads=None, low_memory=None, fp16=None):
         from ai_edge_litert.interpreter import Interpreter
 
         self.source = str(path)
         self.name = name or pathlib.Path(path).stem
         self.num_threads = num_threads or os.cpu_count()
         self.low_memory = low_memory
+        self.fp16 = fp16
         try:
             self.interpreter = Interpreter(model_path=self.source, num_threads=self.num_threads)
         except Exception as err:
@@ -306,6 +338,8 @@ class TFLiteRunner(Runner):
         self._per_pixel, self._ops = None, None
         self._compiled = None  # (CompiledModel, input buffers, output buffers) while low-memory
         self.mode = None  # "kept" or "transient": the indirection buffers of the last run
+        self.precision = None  # "fp32" or "fp16": the arithmetic of the last run
+        self._allowed = None  # the file's reduced-precision metadata, read on first use
 
     @property
     def fixed_shape(self):
@@ -319,18 +353,47 @@ class TFLiteRunner(Runner):
             self._per_pixel, self._ops = _probe(self.source)
         return self._per_pixel * height * width
 
+    @property
+    def allows_fp16(self):
+        """Whether the file's metadata allows fp16 inference with fp16 accumulation, as
+        XNNPACK's fp16 kernels may accumulate (``"fp16accfp16"``). The converter's plain
+        float16 files say ``"fp16accfp32"`` (fp16 arithmetic only with float32 sums), which
+        XNNPACK cannot promise, so they run in float32."""
+        if self._allowed is None:
+            self._allowed = reduced_precision(self.source) or ""
+        types, _, accumulation = self._allowed.partition("acc")
+        return "fp16" in types and accumulation == "fp16"
+
+    def _compilable(self):
+        """Whether LiteRT's CompiledModel API can take this file: not a resizable graph with
+        run-time shape ops (it would crash, see the class docstring)."""
+        if self._ops is None:
+            self._per_pixel, self._ops = _probe(self.source)
+        return self.fixed_shape is not None or not self._ops & RUN_TIME_SHAPE_OPS
+
     def _wants_transient(self, shape):
         if self.low_memory is False:
             return False
         estimate = self.indirection_bytes(shape[1], shape[2])
-        if self.fixed_shape is None and self._ops & RUN_TIME_SHAPE_OPS:
-            return False  # the CompiledModel API would crash on it (see the class docstring)
+        if not self._compilable():
+            return False
         return bool(self.low_memory) or estimate > INDIRECTION_LIMIT
 
-    def _compile(self, shape):
-        """A CompiledModel with transient indirection buffers at ``shape``; ``None`` where
-        this LiteRT has no such API or the model's input or output is not float32 (the
-        interpreter is used instead)."""
+    def _wants_fp16(self):
+        if self.fp16 is False or (self.fp16 is None and not self.allows_fp16):
+            return False
+        if not self._compilable():
+            if self.fp16:
+                raise SubmissionError(f"{self.source}: cannot run in fp16 here: fp16 inference goes through "
+                                      "LiteRT's CompiledModel API, which cannot take this resizable graph's "
+                                      "run-time shape ops; export it with --input-size HxW")
+            return False
+        return True
+
+    def _compile(self, shape, transient=True, fp16=False):
+        """A CompiledModel at ``shape`` with transient indirection buffers (else kept ones)
+        and XNNPACK's fp16 inference if asked; ``None`` where this LiteRT has no such API or
+        the model's input or output is not float32 (the interpreter is used instead)."""
         if self.input_detail["dtype"] != np.float32 or self.output_detail["dtype"] != np.float32:
             return None
         try:
@@ -340,7 +403,8 @@ class TFLiteRunner(Runner):
             from ai_edge_litert.options import Options
         except ImportError:
             return None
-        flags = XNNPACK_QS8 | XNNPACK_QU8 | XNNPACK_TRANSIENT_INDIRECTION
+        flags = XNNPACK_QS8 | XNNPACK_QU8 | (XNNPACK_TRANSIENT_INDIRECTION if transient else 0) | \
+            (XNNPACK_FORCE_FP16 if fp16 else 0)
         try:  # a LiteRT without these options falls back to the interpreter too
             options = Options(hardware_accelerators=HardwareAccelerator.CPU,
                               cpu_options=CpuOptions(num_threads=self.num_threads, xnnpack_flags=flags))
@@ -359,7 +423,11 @@ class TFLiteRunner(Runner):
                 raise SubmissionError(f"{self.source}: takes {fixed[1]}x{fixed[2]} images only (a fixed "
                                       f"input size), not {image.shape[1]}x{image.shape[2]}; export it without "
                                       "--input-size for any size")
-            self._compiled = self._compile(image.shape) if self._wants_transient(image.shape) else None
+            transient, fp16 = self._wants_transient(image.shape), self._wants_fp16()
+            self._compiled = self._compile(image.shape, transient, fp16) if transient or fp16 else None
+            if self._compiled is None and fp16 and self.fp16:
+                raise SubmissionError(f"{self.source}: cannot run in fp16 here: LiteRT's CompiledModel API with "
+                                      "XNNPACK's fp16 inference refused it; run it with fp16=False")
             if self._compiled is None:
                 self.interpreter.resize_tensor_input(self.input_detail["index"], list(image.shape))
                 try:
@@ -367,7 +435,8 @@ class TFLiteRunner(Runner):
                 except Exception as err:
                     raise SubmissionError(
                         f"{self.source}: cannot run at {image.shape[1]}x{image.shape[2]} ({_first_line(err)})") from None
-            self.mode = "kept" if self._compiled is None else "transient"
+            self.mode = "transient" if self._compiled is not None and transient else "kept"
+            self.precision = "fp16" if self._compiled is not None and fp16 else "fp32"
             self._shape = image.shape
         if self._compiled is not None:
             model, inputs, outputs = self._compiled

@@ -177,3 +177,29 @@ def test_fixed_kept_runtime_keeps_the_indirection_buffers_that_tflite_fixed_buil
     write_png(tmp_path / "x.png", x[0])
     for low_memory in (None, False, True):
         assert memory.in_subprocess(path, tmp_path / "x.png", low_memory=low_memory) > 0
+
+
+def test_fp16_inference_runtimes_run_in_fp16_and_say_so(tmp_path):
+    """The fp16-inference runtimes export files that allow fp16 arithmetic and run them in
+    fp16 (close to the float model, not equal); the table says where one ran in float32."""
+    import keras
+    import numpy as np
+
+    from pirm_enhance import memory
+    from pirm_enhance.data.io import write_png
+    from pirm_enhance.registry import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model("srcnn")
+    x = np.random.default_rng(0).random((1, 24, 40, 3), dtype=np.float32)
+    ref = np.asarray(model(x))
+    for runtime in ("tflite_fp16_inference", "tflite_fixed_fp16_inference"):
+        runner, path = bench._make_variant(model, "srcnn", runtime, tmp_path, (24, 40))
+        assert 0 < np.abs(np.asarray(runner(x)) - ref).max() < 2e-2
+        assert runner.precision == "fp16"
+    write_png(tmp_path / "x.png", x[0])
+    assert memory.in_subprocess(path, tmp_path / "x.png") > 0
+    row = {"model": "srcnn", "runtime": "tflite_fp16_inference", "ms": 1.0, "precision": "fp32"}
+    table = bench.format_table({"size": [24, 40], "rounds": 1, "quality": None, "pairs": 0,
+                                "baseline": {"ms": 1.0, "weights": None}, "rows": [row]})
+    assert "ran in float32" in table

@@ -334,3 +334,84 @@ def test_run_time_shape_graphs_keep_the_interpreter(tmp_path):
     fixed = TFLiteRunner(tmp_path / "fixed.tflite", low_memory=True)
     np.testing.assert_allclose(fixed(x), resizable(x), atol=1e-5)
     assert (resizable.mode, fixed.mode) == ("kept", "transient")
+
+
+# ---- fp16 inference: files that allow it, the runner that follows them ------------------------
+
+def test_float16_inference_files_run_in_fp16_and_plain_float16_files_do_not(tmp_path):
+    """``float16_inference`` writes the converter's ``reduced_precision_support`` metadata
+    (fp16 arithmetic allowed); the runner follows it and runs XNNPACK in fp16: its output
+    then differs from the same file run in float32 by fp16 rounding, not more. A plain
+    ``float16`` file (fp16 weights only) runs in float32."""
+    from pirm_enhance.runners import TFLiteRunner, reduced_precision
+
+    keras.utils.set_random_seed(3)
+    model = pe.build_model("dped_resnet_6_16")
+    x = synthetic_photo(40, 56, seed=3)[None]
+    ref = np.asarray(model(x))
+    report = ex.export(model, tmp_path / "half.tflite", format="tflite", quantization="float16_inference",
+                       measure_ram=False, allow_rule_violations=True)
+    ex.export(model, tmp_path / "weights.tflite", format="tflite", quantization="float16", measure_ram=False,
+              allow_rule_violations=True)
+    assert reduced_precision(tmp_path / "half.tflite") == "fp16accfp16"
+    assert reduced_precision(tmp_path / "weights.tflite") == "fp16accfp32"  # fp16 only with float32 sums
+    assert reduced_precision(b"not a model") is None
+    assert report["precision"] == "fp16" and report["max_abs_diff"] < 2e-2
+    half, forced_off = TFLiteRunner(tmp_path / "half.tflite"), TFLiteRunner(tmp_path / "half.tflite", fp16=False)
+    weights = TFLiteRunner(tmp_path / "weights.tflite")
+    y_half, y_off, y_weights = half(x), forced_off(x), weights(x)
+    assert (half.precision, forced_off.precision, weights.precision) == ("fp16", "fp32", "fp32")
+    np.testing.assert_allclose(y_off, y_weights, atol=1e-6)  # the same fp16 weights, both in float32
+    step = np.abs(y_half - y_off).max()
+    assert 0 < step < 2e-2  # fp16 arithmetic moved it, by fp16 rounding
+    assert np.abs(y_off - ref).max() < 2e-3
+    # a float32 file can be forced into fp16 too
+    ex.export(model, tmp_path / "f32.tflite", format="tflite", measure_ram=False, allow_rule_violations=True)
+    forced = TFLiteRunner(tmp_path / "f32.tflite", fp16=True)
+    assert 0 < np.abs(forced(x) - ref).max() < 2e-2 and forced.precision == "fp16"
+    assert TFLiteRunner(tmp_path / "f32.tflite")(x) is not None  # and by default it is not
+    # a resized input rebuilds it at the new size, still in fp16
+    z = synthetic_photo(24, 32, seed=4)[None]
+    assert np.abs(half(z) - np.asarray(model(z))).max() < 2e-2 and half.precision == "fp16"
+
+
+def test_fp16_inference_on_a_graph_the_compiled_api_cannot_take(tmp_path):
+    """A resizable graph with run-time shape ops cannot go through LiteRT's CompiledModel
+    (it crashes on them): forced fp16 is refused in one line that names --input-size; a
+    file that only allows fp16 runs in float32; its fixed-size export runs in fp16."""
+    from pirm_enhance.errors import SubmissionError
+    from pirm_enhance.runners import TFLiteRunner
+
+    keras.utils.set_random_seed(8)
+    model = pe.build_model("rsgunet", width=4)
+    for name, size in (("any", None), ("fixed", (32, 48))):
+        ex.export(model, tmp_path / f"{name}.tflite", format="tflite", quantization="float16_inference",
+                  input_size=size, allow_rule_violations=True, measure_ram=False)
+    x = synthetic_photo(32, 48, seed=9)[None]
+    with pytest.raises(SubmissionError, match="cannot run in fp16 here.*--input-size"):
+        TFLiteRunner(tmp_path / "any.tflite", fp16=True)(x)
+    allowed, fixed = TFLiteRunner(tmp_path / "any.tflite"), TFLiteRunner(tmp_path / "fixed.tflite")
+    np.testing.assert_allclose(fixed(x), allowed(x), atol=2e-2)
+    assert (allowed.precision, fixed.precision) == ("fp32", "fp16")
+
+
+def test_float16_inference_export_drops_the_biases_a_norm_cancels(tmp_path, weights_dir):
+    """In fp16 arithmetic the PPCN student's norms lose their inputs' small spreads beside the
+    levels its conv2 and conv3 biases set; the export zeroes those biases (the same function)
+    and stays within the float16 tolerance. With the biases kept, the file is refused by the
+    check, in one line that says to export float16 instead."""
+    from pirm_enhance.errors import RuleViolation
+    from pirm_enhance.exporters.checks import check_export
+    from pirm_enhance.runners import TFLiteRunner
+    from pirm_enhance.zoo import load_model
+
+    model = load_model("ppcn_student.paper")
+    report = ex.export(model, tmp_path / "st.tflite", format="tflite", quantization="float16_inference",
+                       measure_ram=False)
+    assert report["norm_biases_dropped"] == ["conv2", "conv3"]
+    assert report["precision"] == "fp16" and report["max_abs_diff"] < 2e-2
+    path = ex.writers.write(model, tmp_path / "kept.tflite", "tflite", "float16_inference", None, False)
+    runner = TFLiteRunner(path)
+    with pytest.raises(RuleViolation, match="fp16 arithmetic moves the output.*--quantization float16 instead"):
+        check_export(model, runner, path, "float16_inference", measure_ram=False)
+    assert runner.precision == "fp16"

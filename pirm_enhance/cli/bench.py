@@ -16,7 +16,10 @@ tflite_fixed is the float TFLite file exported at the timing size (pirm-export
 It runs as pirm-enhance would: XNNPACK's indirection buffers are built per run
 (less memory, slower) where keeping them would take over 256 MB. tflite_fixed_kept
 is the same file with the buffers kept (TFLiteRunner(low_memory=False)): the other
-side of that trade, for time and --rss.
+side of that trade, for time and --rss. tflite_fp16_inference and
+tflite_fixed_fp16_inference are float16 files that allow fp16 arithmetic (pirm-export
+--quantization float16_inference), run by XNNPACK in fp16: about half the activation
+memory; a row says where LiteRT could only run one in float32.
 """
 
 import json

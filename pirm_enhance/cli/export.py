@@ -7,6 +7,8 @@ Examples:
   pirm-export --model my_model.keras --format saved_model -o exported/
   pirm-export --model dped_resnet_12_64 --checkpoint iphone_iteration_20000.ckpt -o dped.pb
   pirm-export --model rsgunet --format tflite --input-size 720x1280 -o rsgunet_720p.tflite
+  pirm-export --model dped_resnet_12_64.pirm --quantization float16_inference --input-size 720x1280 \
+      -o dped_fp16.tflite                     # runs in fp16 arithmetic: about half the memory
   pirm-export --model eds.iphone --quantization int8 --calibration photos/*.jpg -o eds_int8.tflite
   pirm-export --model ppcn_student.paper --quantization int8 --qat-steps 2400 --qat-lr 3e-4 -o st.tflite
   pirm-export --model ppcn_student.paper --quantization int8 --equalize --qat-steps 2400 --qat-lr 3e-4 \\
@@ -29,7 +31,9 @@ def parser():
     p.add_argument("--format", choices=EXPORT_FORMATS,
                    help="output format (default: from the suffix of -o, else pb)")
     p.add_argument("--quantization", choices=QUANTIZATIONS, default="float32",
-                   help="TFLite only: weights/activations precision")
+                   help="TFLite only: weights/activations precision (float16: fp16 weights, float32 "
+                        "arithmetic; float16_inference: fp16 weights in a file that allows fp16 arithmetic, "
+                        "which pirm-score, pirm-enhance and pirm-bench then run)")
     p.add_argument("--calibration", nargs="*", default=None,
                    help="images for int8 / int16x8 calibration (default: the first 16 (int8) or "
                         "32 (int16x8) bundled photos, else synthetic ones)")

@@ -163,9 +163,13 @@ def _convert(model, quantization, images, clip, input_size, lowering, forward):
     func = frozen_function(model, clip, input_size, graph_lowering("tflite", quantization, lowering), forward=forward)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([func])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantization == "float16":
+    if quantization in ("float16", "float16_inference"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
+        if quantization == "float16_inference":
+            # the file's metadata then allows fp16 inference with fp16 accumulation
+            # (reduced_precision_support "fp16accfp16"), which TFLiteRunner follows
+            converter.target_spec._experimental_supported_accumulation_type = tf.float16
     elif quantization == "dynamic_int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif quantization in ("int8", "int16x8"):
@@ -303,7 +307,9 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
-    ``tflite`` (``quantization`` float32 / float16 / dynamic_int8 / int16x8 / int8; int8
+    ``tflite`` (``quantization`` float32 / float16 / float16_inference / dynamic_int8 /
+    int16x8 / int8; ``float16_inference`` is float16 weights in a file that allows fp16
+    inference, which :class:`~pirm_enhance.runners.TFLiteRunner` then runs; int8
     and int16x8 are calibrated on ``calibration_images``, else on the first 16 (int8) or
     32 (int16x8) bundled photos, :data:`CALIBRATION_PHOTOS`, else on synthetic photos; one
     ``calibration_size`` crop of each, default 256, ``None`` for the whole photos) or
@@ -343,7 +349,9 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     float, before any fine-tuning; ``True`` goes as far as
     :data:`pirm_enhance.quantize.EQUALIZE_ALPHA`, a number in ``(0, 1]`` is the ``alpha``
     of :func:`~pirm_enhance.quantize.equalize` (1: every channel to the widest one's
-    spread); the report names the convolutions under ``"norm_biases_dropped"``, lists the
+    spread); ``float16_inference`` drops those biases too (the same function; in fp16 a level
+    beside a small spread loses the spread's precision); the report names the convolutions
+    under ``"norm_biases_dropped"``, lists the
     groups and factors under ``"equalized"`` and the ``alpha`` under ``"equalize_alpha"``.
     """
     from pirm_enhance.exporters.checks import check_export
@@ -375,7 +383,7 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     calibration = (representative_images(calibration_images, count=CALIBRATION_PHOTOS[quantization],
                                          size=calibration_size)
                    if format == "tflite" and quantization in CALIBRATION_PHOTOS else None)
-    equalized = None
+    equalized = dropped = None
     if equalize is not False and equalize is not None:
         from pirm_enhance.quantize import EQUALIZE_ALPHA, drop_norm_biases
         from pirm_enhance.quantize import equalize as equalize_channels
@@ -385,6 +393,13 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         alpha = EQUALIZE_ALPHA if equalize is True else equalize  # equalize_channels checks it
         model, dropped = drop_norm_biases(model)
         model, equalized = equalize_channels(model, calibration, alpha=alpha)
+    if format == "tflite" and quantization == "float16_inference":
+        from pirm_enhance.quantize import drop_norm_biases
+
+        # in fp16 arithmetic a channel's level (a bias) beside its small spread before an
+        # instance norm costs the spread its precision: the PPCN student's file came out 38.6 dB
+        # from float at 720p with them, 65.0 without (BUILD_NOTES "fp16 inference")
+        model, dropped = drop_norm_biases(model)
     qat = None
     if qat_steps:
         if calibration is None:
@@ -411,17 +426,21 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         report["calibration_size"] = calibration_size
     if format == "tflite" and quantization in ("int8", "int16x8"):
         report["float_ops"] = float_ops(pathlib.Path(path).read_bytes())
-    if equalized is not None:
+    if dropped is not None:
         report["norm_biases_dropped"] = dropped
+    if equalized is not None:
         report["equalized"] = equalized
         report["equalize_alpha"] = float(alpha)
     if qat is not None:
         report["qat"] = {k: v for k, v in qat.items() if k != "history"}
     if check:
         try:
-            report.update(check_export(model, make_runner(path), path, report["quantization"],
+            runner = make_runner(path)
+            report.update(check_export(model, runner, path, report["quantization"],
                                        clip=clip, allow_rule_violations=allow_rule_violations,
                                        measure_ram=measure_ram, input_size=input_size))
+            if format == "tflite":  # what the check ran: fp16 where the file allows it and LiteRT can
+                report["precision"] = runner.precision
         except Exception:
             # a file that failed its checks is not left where a submission is expected
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
