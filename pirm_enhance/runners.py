@@ -9,6 +9,7 @@ A malformed submission gives one :class:`SubmissionError` line.
 
 import os
 import pathlib
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -218,8 +219,6 @@ class _QuietStderr:
     """Send file descriptor 2 to /dev/null (LiteRT's plugin loader prints there)."""
 
     def __enter__(self):
-        import sys
-
         sys.stderr.flush()
         self.saved = os.dup(2)
         with open(os.devnull, "w") as devnull:
@@ -267,7 +266,7 @@ def reduced_precision(path_or_content):
     """The file's ``reduced_precision_support`` metadata (``"fp16accfp16"`` where it allows
     fp16 inference with fp16 accumulation), or ``None``: without it, or unreadable."""
     try:
-        from tensorflow.lite.python import schema_py_generated as schema
+        from ai_edge_litert import schema_py_generated as schema
 
         data = path_or_content if isinstance(path_or_content, bytes) else pathlib.Path(path_or_content).read_bytes()
         model = schema.Model.GetRootAsModel(data, 0)
@@ -406,15 +405,23 @@ class TFLiteRunner(Runner):
         flags = XNNPACK_QS8 | XNNPACK_QU8 | (XNNPACK_TRANSIENT_INDIRECTION if transient else 0) | \
             (XNNPACK_FORCE_FP16 if fp16 else 0)
         try:  # a LiteRT without these options falls back to the interpreter too
-            options = Options(hardware_accelerators=HardwareAccelerator.CPU,
-                              cpu_options=CpuOptions(num_threads=self.num_threads, xnnpack_flags=flags))
-            with _QuietStderr():
+            with _QuietStderr():  # LiteRT's environment and accelerator registry log each step there
+                options = Options(hardware_accelerators=HardwareAccelerator.CPU,
+                                  cpu_options=CpuOptions(num_threads=self.num_threads, xnnpack_flags=flags))
                 model = CompiledModel.from_file(self.source, options=options)
-            if self.fixed_shape is None:
-                model.resize_input_tensor(0, list(shape))
-            return model, model.create_input_buffers(0), model.create_output_buffers(0)
+                if self.fixed_shape is None:
+                    model.resize_input_tensor(0, list(shape))
+                return model, model.create_input_buffers(0), model.create_output_buffers(0)
         except Exception:  # a model the CompiledModel API refuses: the interpreter runs it
             return None
+
+    def __del__(self):
+        if getattr(self, "_compiled", None) is not None:
+            try:
+                with _QuietStderr():  # the registry logs the accelerators it destroys
+                    self._compiled = None
+            except Exception:  # at interpreter shutdown: let it go as it may
+                pass
 
     def _run_one(self, image):
         if self._shape != image.shape:
@@ -440,10 +447,11 @@ class TFLiteRunner(Runner):
             self._shape = image.shape
         if self._compiled is not None:
             model, inputs, outputs = self._compiled
-            inputs[0].write(np.ascontiguousarray(image, dtype=np.float32))
-            model.run_by_index(0, inputs, outputs)
-            shape = [int(v) for v in outputs[0].get_tensor_details()["shape"]]
-            return outputs[0].read(int(np.prod(shape)), np.float32).reshape(shape)
+            with _QuietStderr():  # the first buffer write creates LiteRT's environment, which logs there
+                inputs[0].write(np.ascontiguousarray(image, dtype=np.float32))
+                model.run_by_index(0, inputs, outputs)
+                shape = [int(v) for v in outputs[0].get_tensor_details()["shape"]]
+                return outputs[0].read(int(np.prod(shape)), np.float32).reshape(shape)
         self.interpreter.set_tensor(self.input_detail["index"], image.astype(self.input_detail["dtype"]))
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output_detail["index"])

@@ -270,6 +270,7 @@ def _work(request):
     with _ProgressTo(stream):
         out["fidelity"] = track_fidelity(runner, track, root, infinite=request["infinite"], progress=show,
                                          label=label)
+        out["precision"] = getattr(runner, "precision", None)  # TFLite: "fp16" where the file allows it
         if images:
             baseline = baseline_runner(track)
             times = hd_runtime({"__baseline__": baseline, "submission": runner}, images, rounds=request["rounds"],

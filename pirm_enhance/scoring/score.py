@@ -119,6 +119,9 @@ def score(submissions, track="B", data_dir=None, mos=None, rounds=1, timing=True
                 fid = track_fidelity(runner, track, root, infinite=infinite, progress=progress, label=label,
                                      items=items)
             row = {"submission": label, "kind": kind, **fid}
+            precision = out.get("precision") if boxed else getattr(runner, "precision", None)
+            if precision:  # a TFLite file's arithmetic: fp16 where the file allows it and LiteRT can
+                row["precision"] = precision
             if report:
                 row["export_max_abs_diff"] = report.get("max_abs_diff")
             if boxed:
@@ -185,7 +188,8 @@ def format_table(result):
         head += f" {'ms':>8s} {'xSRCNN':>7s} {'RAM MB':>7s} {'A':>7s} {'B':>7s} {'C':>7s}"
     lines.append(head)
     for row in result["rows"]:
-        line = f"{row['submission'][:42]:42s} {row['kind']:11s} {row['psnr']:8.4f} {row['ms_ssim']:8.5f}"
+        kind = f"{row['kind']} fp16" if row.get("precision") == "fp16" else row["kind"]
+        line = f"{row['submission'][:42]:42s} {kind:11s} {row['psnr']:8.4f} {row['ms_ssim']:8.5f}"
         if base:
             ram = row["ram_bytes"]
             s = row["scores"]
