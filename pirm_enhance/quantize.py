@@ -72,7 +72,7 @@ class FakeQuantizer:
         self.low, self.high = [], []  # collected, python floats
         self.variables = None  # (min, max) tf.Variables while simulating
         self.percentiles = list(percentiles) if percentiles is not None else None
-        self.fixed = set()  # points whose range is fixed (the model input, TANH)
+        self.fixed = set()  # points whose range the op fixes (TANH)
         self.samples = {}  # point -> value samples, while keep_samples (collect_ranges)
         self.keep_samples = False
 
@@ -168,16 +168,9 @@ def learned_round(x, low, high):
     return (tf.clip_by_value(v + zero, 0.0, 255.0) - zero) * step
 
 
-# the model input's 8-bit range: an image in [0, 1], whose 8-bit levels the int8 file then
-# holds exactly (scale 1/255). Calibrated, a range can stop short of 1 (a crop without white);
-# learnt, it drifted as far as 1.41 in a full-int8 student (BUILD_NOTES "The input's range"),
-# which left the file 181 of its 256 input levels
-INPUT_RANGE = (0.0, 1.0)
-
-
 def _forward(model, x, quantizer):
-    """``model(x)`` with every layer output (and the model input, at :data:`INPUT_RANGE`)
-    through ``quantizer`` (each floating tensor of a layer that returns several)."""
+    """``model(x)`` with every layer output (and the model input) through ``quantizer``
+    (each floating tensor of a layer that returns several)."""
     import tensorflow as tf
 
     def point(t):
@@ -192,7 +185,7 @@ def _forward(model, x, quantizer):
     layers._QUANT_HOOK[0] = quantizer
     quantizer.index = 0
     try:
-        return model._run_through_graph(quantizer(x, fixed_range=INPUT_RANGE), operation_fn=wrap)
+        return model._run_through_graph(quantizer(x), operation_fn=wrap)
     finally:
         layers._QUANT_HOOK[0] = previous
 
