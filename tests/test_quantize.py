@@ -240,6 +240,65 @@ def test_finetuning_schedule_is_a_choice(capsys):
     assert "--qat-decay" in cli.parser().format_help()
 
 
+def test_int8_objective_is_the_batch_mse_or_minus_the_mean_crop_psnr():
+    """Hand-computed: two 1x1x1 crops off by 0.1 and 0.01 (squared errors 1e-2 and 1e-4)."""
+    import tensorflow as tf
+
+    from pirm_enhance.quantize import PSNR_EPS, int8_objective
+
+    y = tf.constant([[[[0.6]]], [[[0.51]]]])
+    target = tf.constant([[[[0.5]]], [[[0.5]]]])
+    assert float(int8_objective(y, target, "mse")) == pytest.approx((1e-2 + 1e-4) / 2, rel=1e-5)
+    want = (10 * math.log10(1e-2 + PSNR_EPS) + 10 * math.log10(1e-4 + PSNR_EPS)) / 2  # -(20 + 40) / 2 dB
+    assert float(int8_objective(y, target, "psnr")) == pytest.approx(want, rel=1e-5)
+    assert want == pytest.approx(-30.0, abs=0.05)  # PSNR_EPS moves the 40 dB crop by 0.04 dB
+    # the psnr objective weighs each crop by the inverse of its own error: the close crop's
+    # gradient is 100x the far one's per unit of error, where mse weighs them alike
+    y = tf.Variable(y)
+    for objective, ratio in (("mse", 1.0), ("psnr", 100.0)):
+        with tf.GradientTape() as tape:
+            loss = int8_objective(y, target, objective)
+        g = tape.gradient(loss, y).numpy().ravel()
+        assert (g[1] / 0.01) / (g[0] / 0.1) == pytest.approx(ratio, rel=0.02)
+
+
+@needs_photos
+def test_finetuning_objective_is_a_choice(tmp_path):
+    """``objective``: "mse" (the default) or "psnr" both train and are reported, and from the
+    same start take different steps; anything else is refused in one line by the fine-tuning, the
+    exporter and the CLI (which also refuse it without fine-tuning), with no file written."""
+    import keras
+
+    from pirm_enhance.archs.srcnn import SRCNN
+    from pirm_enhance.cli.export import main
+    from pirm_enhance.errors import UsageError
+    from pirm_enhance.exporters import export
+    from pirm_enhance.quantize import finetune_for_int8
+
+    keras.utils.set_random_seed(0)
+    model = SRCNN()
+    photos = ai_benchmark_photos()[:12]
+    calibration = [np.full((32, 32, 3), 0.5, np.float32)]
+    checks = {}
+    for objective in ("mse", "psnr"):
+        _, report = finetune_for_int8(model, photos=photos, calibration=calibration, steps=3, batch=2, size=32,
+                                      check_every=1, held_out=2, progress=False, objective=objective)
+        assert report["objective"] == objective
+        checks[objective] = [value for _, value in report["history"]]
+    assert checks["mse"][0] == checks["psnr"][0] and checks["mse"][1:] != checks["psnr"][1:]  # same start
+    with pytest.raises(UsageError, match="objective"):
+        finetune_for_int8(model, photos=photos, calibration=calibration, steps=2, progress=False, objective="l1")
+    with pytest.raises(UsageError, match="qat_objective"):
+        export(model, tmp_path / "q.tflite", format="tflite", quantization="int8", qat_objective="psnr", check=False)
+    with pytest.raises(UsageError, match="qat_objective"):
+        export(model, tmp_path / "q.tflite", format="tflite", quantization="int8", qat_steps=2, qat_objective="l1",
+               check=False)
+    assert not (tmp_path / "q.tflite").exists()
+    assert main(["--model", "srcnn", "--quantization", "int8", "--qat-objective", "psnr", "-o",
+                 str(tmp_path / "x.tflite")]) != 0
+    assert not (tmp_path / "x.tflite").exists()
+
+
 @needs_photos
 def test_finetuning_steps_on_the_weights_the_file_stores():
     """``round_weights`` (the default): the fine-tuned model comes back with its weights
