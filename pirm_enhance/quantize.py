@@ -739,8 +739,10 @@ RANGE_LR = 0.1  # finetune_for_int8's peak learning rate of the learnt ranges' l
 # the floor of the per-crop squared error in the "psnr" objective (60 dB): a crop that close
 # to float weighs no more
 PSNR_EPS = 1e-6
-# what the int8 fine-tuning minimises (``objective`` of :func:`finetune_for_int8`)
+# what the int8 fine-tuning minimises (``objective`` of :func:`finetune_for_int8`); "psnr" by
+# default since 2026-12-07 (BUILD_NOTES "The mean of per-crop PSNR as the objective")
 OBJECTIVES = ("mse", "psnr")
+OBJECTIVE = "psnr"
 
 
 def int8_objective(y, target, objective="mse"):
@@ -762,7 +764,7 @@ def int8_objective(y, target, objective="mse"):
 def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, size=128,
                       learning_rate=1e-4, range_every=50, check_every=50, held_out=8, seed=0,
                       progress=True, decay="cosine", ranges="search", range_lr=RANGE_LR, phone_like=False,
-                      average=None, round_weights=True, objective="mse"):
+                      average=None, round_weights=True, objective=OBJECTIVE):
     """A copy of ``model`` fine-tuned for full-int8 TFLite (see the module docstring).
 
     ``photos``: paths of unlabelled training photos (default: the bundled ai-benchmark
@@ -795,8 +797,8 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     check runs on the weights rounded as the file stores them (:func:`weight_rounding`),
     each gradient is applied to the float weights, and the returned model holds the kept
     step's weights rounded (``False``: the weights stay float throughout, as before
-    2026-12-06). ``objective``: ``"mse"`` minimises the mean squared difference from the
-    teacher over the batch; ``"psnr"`` minimises ``mean_i 10 log10(mse_i + PSNR_EPS)`` over
+    2026-12-06). ``objective`` (:data:`OBJECTIVE` by default): ``"mse"`` minimises the mean
+    squared difference from the teacher over the batch; ``"psnr"`` minimises ``mean_i 10 log10(mse_i + PSNR_EPS)`` over
     the batch's crops ``i``, minus their mean PSNR against the teacher, which is how the
     held-out checks and the PIRM scorer average (per image, in dB): it weighs a crop by the
     inverse of its own error, so the flat crops that int8 already follows closely, and that

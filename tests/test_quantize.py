@@ -264,7 +264,7 @@ def test_int8_objective_is_the_batch_mse_or_minus_the_mean_crop_psnr():
 
 @needs_photos
 def test_finetuning_objective_is_a_choice(tmp_path):
-    """``objective``: "mse" (the default) or "psnr" both train and are reported, and from the
+    """``objective``: "psnr" (the default) or "mse" both train and are reported, and from the
     same start take different steps; anything else is refused in one line by the fine-tuning, the
     exporter and the CLI (which also refuse it without fine-tuning), with no file written."""
     import keras
@@ -280,11 +280,12 @@ def test_finetuning_objective_is_a_choice(tmp_path):
     photos = ai_benchmark_photos()[:12]
     calibration = [np.full((32, 32, 3), 0.5, np.float32)]
     checks = {}
-    for objective in ("mse", "psnr"):
+    for objective in ("mse", None):
+        chosen = {} if objective is None else {"objective": objective}
         _, report = finetune_for_int8(model, photos=photos, calibration=calibration, steps=3, batch=2, size=32,
-                                      check_every=1, held_out=2, progress=False, objective=objective)
-        assert report["objective"] == objective
-        checks[objective] = [value for _, value in report["history"]]
+                                      check_every=1, held_out=2, progress=False, **chosen)
+        assert report["objective"] == (objective or "psnr")
+        checks[report["objective"]] = [value for _, value in report["history"]]
     assert checks["mse"][0] == checks["psnr"][0] and checks["mse"][1:] != checks["psnr"][1:]  # same start
     with pytest.raises(UsageError, match="objective"):
         finetune_for_int8(model, photos=photos, calibration=calibration, steps=2, progress=False, objective="l1")
@@ -351,8 +352,10 @@ def test_finetune_checks_the_averaged_weights(ranges):
     model = SRCNN()
     photos = ai_benchmark_photos()[:6]
     calibration = [np.asarray(c) for c in _photo_crops(photos[:2], 2, 32, 0)]
+    # objective pinned: the psnr default moves the weights so that one start weight at a rounding
+    # boundary flips a level under a decay of 1 - 1e-7, which says nothing about the averaging
     small = dict(photos=photos, calibration=calibration, steps=4, batch=2, size=32, check_every=2, held_out=2,
-                 progress=False, ranges=ranges, learning_rate=1e-3, range_every=4)
+                 progress=False, ranges=ranges, learning_rate=1e-3, range_every=4, objective="mse")
 
     def run(average):
         tuned, report = finetune_for_int8(model, average=average, **small)

@@ -58,10 +58,10 @@ def parser():
     p.add_argument("--qat-average", type=float, default=None, metavar="DECAY",
                    help="--qat-steps: judge and keep a moving average of the fine-tuned weights "
                         "(decay in (0, 1), e.g. 0.995) instead of each step's own")
-    p.add_argument("--qat-objective", choices=("mse", "psnr"), default="mse",
-                   help="--qat-steps: minimise the squared difference from float over each batch (mse), "
-                        "or minus the mean per-crop PSNR against float (psnr: the held-out checks' and "
-                        "the scorer's average)")
+    p.add_argument("--qat-objective", choices=("mse", "psnr"), default=None,
+                   help="--qat-steps: minimise minus the mean per-crop PSNR against float (psnr, the "
+                        "default: the held-out checks' and the scorer's average) or the squared "
+                        "difference from float over each batch (mse)")
     p.add_argument("--int8-ranges", choices=("search", "minmax", "learn"), default="search",
                    help="int8: each tensor's 8-bit range: min/max over the calibration images, "
                         "(search) min/max or a percentile range, whichever brings the output "
@@ -132,7 +132,7 @@ def run(argv=None):
         fail("--qat-phone-like applies to --qat-steps N")
     if args.qat_seeds < 1 or (args.qat_seeds > 1 and not args.qat_steps):
         fail("--qat-seeds takes a count >= 1 and applies to --qat-steps N")
-    if args.qat_objective != "mse" and not args.qat_steps:
+    if args.qat_objective is not None and not args.qat_steps:
         fail("--qat-objective applies to --qat-steps N")
     if args.qat_average is not None and not (0 < args.qat_average < 1 and args.qat_steps):
         fail("--qat-average takes a decay between 0 and 1 and applies to --qat-steps N")

@@ -303,7 +303,7 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
            clip=False, check=True, allow_rule_violations=False, measure_ram=True, overwrite=True,
            input_size=None, qat_steps=0, qat_photos=None, lowering="auto", qat_decay="cosine",
            int8_ranges="search", qat_lr=1e-4, equalize=False, qat_phone_like=False, qat_seeds=1,
-           qat_average=None, calibration_size=CALIBRATION_SIZE, qat_objective="mse"):
+           qat_average=None, calibration_size=CALIBRATION_SIZE, qat_objective=None):
     """Export ``model`` (a ``keras.Model`` or a zoo name) to ``path`` and check the result.
 
     ``format``: ``pb`` (frozen TF1 GraphDef, the challenge format), ``saved_model``,
@@ -335,7 +335,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     run's figure under ``"held_out_by_seed"``); ``qat_average`` (a decay in (0, 1)) has the
     held-out checks judge, and the file take, a moving average of the fine-tuned weights
     (``average`` of :func:`~pirm_enhance.quantize.finetune_for_int8`); ``qat_objective``
-    (``"mse"`` or ``"psnr"``) is what the fine-tuning minimises (``objective`` there).
+    (``"mse"`` or ``"psnr"``; ``None``: :data:`pirm_enhance.quantize.OBJECTIVE`) is what the
+    fine-tuning minimises (``objective`` there).
     ``int8_ranges`` (full int8):
     ``"search"`` (the default: per tensor, min/max or a percentile range, whichever
     brings the simulated output closest to float on the calibration images) or
@@ -367,9 +368,9 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     if not (isinstance(qat_seeds, int) and qat_seeds >= 1) or (qat_seeds > 1 and not qat_steps):
         raise UsageError(f"qat_seeds takes a count >= 1 and applies to quantization-aware fine-tuning "
                          f"(--qat-steps N), got {qat_seeds!r}")
-    from pirm_enhance.quantize import OBJECTIVES, _decay
+    from pirm_enhance.quantize import OBJECTIVE, OBJECTIVES, _decay
 
-    if qat_objective not in OBJECTIVES or (qat_objective != "mse" and not qat_steps):
+    if qat_objective is not None and (qat_objective not in OBJECTIVES or not qat_steps):
         raise UsageError(f"qat_objective takes one of {', '.join(OBJECTIVES)} and applies to "
                          f"quantization-aware fine-tuning (--qat-steps N), got {qat_objective!r}")
     if qat_average is not None and not (qat_steps and _decay(qat_average)):
@@ -417,7 +418,7 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
         model, qat = finetune_for_int8(model, photos=qat_photos, calibration=calibration, steps=qat_steps,
                                        decay=qat_decay, ranges=int8_ranges, learning_rate=qat_lr,
                                        phone_like=qat_phone_like, seed=tuple(range(qat_seeds)),
-                                       average=qat_average, objective=qat_objective)
+                                       average=qat_average, objective=qat_objective or OBJECTIVE)
         int8_ranges = qat["int8_ranges"]
     path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite, input_size=input_size,
                  lowering=lowering, int8_ranges=int8_ranges)
