@@ -23,9 +23,10 @@ for their int8 restoration models):
   ``range_every`` steps (the weights move); or, with ``ranges="learn"``, they start
   there and are learnt with the weights (learned step size quantization, Esser et al.,
   ICLR 2020: :func:`learned_round`), and the file takes the kept step's ranges;
-* the student starts from the float model and minimises the mean squared
-  difference between its simulated-int8 output and the float model's output
-  (the teacher) on random crops of unlabelled photos: no labels, no PIRM data;
+* the student starts from the float model and minimises the difference between
+  its simulated-int8 output and the float model's output (the teacher) on random
+  crops of unlabelled photos, as minus the crops' mean PSNR (:func:`int8_objective`;
+  or their pooled mean squared difference): no labels, no PIRM data;
 * the step whose simulated-int8 output is closest to the teacher on held-out
   photos is kept, and the result is converted by the ordinary post-training
   path (:func:`pirm_enhance.exporters.writers.tflite_bytes`) with the same
@@ -745,7 +746,7 @@ OBJECTIVES = ("mse", "psnr")
 OBJECTIVE = "psnr"
 
 
-def int8_objective(y, target, objective="mse"):
+def int8_objective(y, target, objective=OBJECTIVE):
     """The loss of the int8 fine-tuning for a batch ``y`` (the simulated-int8 output) against
     ``target`` (the float model's), both ``[N, H, W, C]``.
 
@@ -797,12 +798,13 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
     check runs on the weights rounded as the file stores them (:func:`weight_rounding`),
     each gradient is applied to the float weights, and the returned model holds the kept
     step's weights rounded (``False``: the weights stay float throughout, as before
-    2026-12-06). ``objective`` (:data:`OBJECTIVE` by default): ``"mse"`` minimises the mean
-    squared difference from the teacher over the batch; ``"psnr"`` minimises ``mean_i 10 log10(mse_i + PSNR_EPS)`` over
-    the batch's crops ``i``, minus their mean PSNR against the teacher, which is how the
-    held-out checks and the PIRM scorer average (per image, in dB): it weighs a crop by the
-    inverse of its own error, so the flat crops that int8 already follows closely, and that
-    a mean of dB counts as much as any other, are not drowned by the few far ones."""
+    2026-12-06). ``objective`` (:data:`OBJECTIVE` by default; :func:`int8_objective`):
+    ``"mse"`` minimises the mean squared difference from the teacher over the batch;
+    ``"psnr"`` minimises ``mean_i 10 log10(mse_i + PSNR_EPS)`` over the batch's crops ``i``,
+    minus their mean PSNR against the teacher, which is how the held-out checks and the PIRM
+    scorer average (per image, in dB): it weighs a crop by the inverse of its own error, so
+    the flat crops that int8 already follows closely, and that a mean of dB counts as much
+    as any other, are not drowned by the few far ones."""
     import keras
     import tensorflow as tf
 
