@@ -19,7 +19,8 @@ MAX_BYTES = 100 * 1000 * 1000
 MAX_RAM_BYTES = int(3.5 * 1024 ** 3)
 RANGE_MARGIN = 0.1
 # max |export - keras| allowed per quantization; int8 is reported, not judged
-TOLERANCE = {"float32": 1e-4, "float16": 2e-2, "float16_inference": 2e-2, "dynamic_int8": None, "int16x8": None, "int8": None}
+TOLERANCE = {"float32": 1e-4, "float16": 2e-2, "float16_inference": 2e-2, "dynamic_int8": None, "int16x8": None,
+             "int8": None}
 
 
 from pirm_enhance.errors import RuleViolation  # noqa: E402  (re-exported)
