@@ -6,6 +6,7 @@ Examples:
       --rss --photo-12mp --png out/bench.png --json > out/bench.json
   pirm-bench default --rounds 3 --pairs 0          # speed only
   pirm-bench rsgunet --runtimes pb --profile       # where the frozen graph's time goes, op by op
+  pirm-bench dped_resnet_12_64.pirm --runtimes pb,tflite_fixed,tflite_fixed_fp16_inference --rss
 Every runner is timed at 1280x720 (--size) once per round, interleaved with the SRCNN
 baseline graph, order rotated, median of --rounds. The PSNR change is measured against
 the Keras float model on the first --pairs PIRM validation pairs ($PIRM_DATA_DIR;
