@@ -369,7 +369,9 @@ def test_float16_inference_files_run_in_fp16_and_plain_float16_files_do_not(tmp_
     ex.export(model, tmp_path / "f32.tflite", format="tflite", measure_ram=False, allow_rule_violations=True)
     forced = TFLiteRunner(tmp_path / "f32.tflite", fp16=True)
     assert 0 < np.abs(forced(x) - ref).max() < 2e-2 and forced.precision == "fp16"
-    assert TFLiteRunner(tmp_path / "f32.tflite")(x) is not None  # and by default it is not
+    default = TFLiteRunner(tmp_path / "f32.tflite")
+    np.testing.assert_allclose(default(x), ref, atol=1e-4)
+    assert default.precision == "fp32"  # and by default it is not
     # a resized input rebuilds it at the new size, still in fp16
     z = synthetic_photo(24, 32, seed=4)[None]
     assert np.abs(half(z) - np.asarray(model(z))).max() < 2e-2 and half.precision == "fp16"
