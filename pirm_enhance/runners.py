@@ -7,6 +7,7 @@ TFLite files; the scorer, the exporter's checks and pirm-enhance all use them.
 A malformed submission gives one :class:`SubmissionError` line.
 """
 
+import contextlib
 import os
 import pathlib
 import sys
@@ -424,7 +425,8 @@ class TFLiteRunner(Runner):
                 pass
 
     def _run_one(self, image):
-        if self._shape != image.shape:
+        first = self._shape != image.shape  # a first run at this size: interpreter or compiled model set up
+        if first:
             fixed = self.fixed_shape
             if fixed is not None and list(image.shape) != fixed:
                 raise SubmissionError(f"{self.source}: takes {fixed[1]}x{fixed[2]} images only (a fixed "
@@ -447,7 +449,8 @@ class TFLiteRunner(Runner):
             self._shape = image.shape
         if self._compiled is not None:
             model, inputs, outputs = self._compiled
-            with _QuietStderr():  # the first buffer write creates LiteRT's environment, which logs there
+            # the first buffer write creates LiteRT's environment, which logs to stderr
+            with _QuietStderr() if first else contextlib.nullcontext():
                 inputs[0].write(np.ascontiguousarray(image, dtype=np.float32))
                 model.run_by_index(0, inputs, outputs)
                 shape = [int(v) for v in outputs[0].get_tensor_details()["shape"]]
