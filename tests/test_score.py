@@ -287,3 +287,25 @@ def test_cli_limits_default_to_the_sandbox_defaults():
 
     args = score_cli.parser().parse_args(["x.pb"])
     assert (args.memory_limit, args.time_limit) == (DEFAULT_MEMORY_LIMIT_GIB, DEFAULT_TIME_LIMIT_S)
+
+
+def test_scored_tflite_rows_say_when_they_ran_in_fp16(tmp_path):
+    """A file that allows fp16 arithmetic (``float16_inference``) is scored in fp16, in the
+    sandbox and without it, and its row and table line say so; a float32 file's say fp32."""
+    import keras
+
+    from pirm_enhance.exporters import export
+    from pirm_enhance.scoring.score import format_table, score
+
+    data = tiny_pirm_data(tmp_path / "data")
+    keras.utils.set_random_seed(0)
+    model = pe.build_model("srcnn")
+    for quant in ("float32", "float16_inference"):
+        export(model, tmp_path / f"{quant}.tflite", format="tflite", quantization=quant, measure_ram=False,
+               allow_rule_violations=True)
+    files = [str(tmp_path / "float32.tflite"), str(tmp_path / "float16_inference.tflite")]
+    for sandbox in (True, False):
+        result = score(files, data_dir=data, timing=False, measure_ram=False, progress=False, sandbox=sandbox)
+        assert [row["precision"] for row in result["rows"]] == ["fp32", "fp16"]
+        lines = format_table(result).splitlines()
+        assert "tflite fp16" in lines[-1] and "fp16" not in lines[-2]
