@@ -220,14 +220,22 @@ class _QuietStderr:
     """Send file descriptor 2 to /dev/null (LiteRT's plugin loader prints there)."""
 
     def __enter__(self):
-        sys.stderr.flush()
-        self.saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError, AttributeError):  # a closed or missing sys.stderr
+            pass
+        try:
+            self.saved = os.dup(2)
+        except OSError:  # no descriptor 2 (a daemon): nothing to quieten
+            self.saved = None
+            return
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
 
     def __exit__(self, *exc):
-        os.dup2(self.saved, 2)
-        os.close(self.saved)
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
 
 
 def _probe(path_or_content):
@@ -310,10 +318,11 @@ class TFLiteRunner(Runner):
     half the activation memory; the file's float32 input and output stay). ``None``
     (default) follows the file: one whose metadata allows it (quantization
     ``float16_inference``: ``reduced_precision_support`` ``fp16accfp16``) runs in fp16 where
-    LiteRT can, else in float32; ``True`` requires it (one clear error where it cannot
-    run); ``False`` never. It goes through the CompiledModel API, so a resizable graph with
-    run-time shape ops cannot take it (export it with ``--input-size``). ``precision``
-    says what the last run used: ``"fp16"`` or ``"fp32"``."""
+    LiteRT can, else in float32 (with the buffers ``low_memory`` gives a float32 file);
+    ``True`` requires it (one clear error where it cannot run); ``False`` never. It goes
+    through the CompiledModel API, so a resizable graph with run-time shape ops cannot take
+    it (export it with ``--input-size``). ``precision`` says what the last run used:
+    ``"fp16"`` or ``"fp32"``."""
 
     kind = "tflite"
 
@@ -434,9 +443,13 @@ class TFLiteRunner(Runner):
                                       "--input-size for any size")
             transient, fp16 = self._wants_transient(image.shape), self._wants_fp16()
             self._compiled = self._compile(image.shape, transient, fp16) if transient or fp16 else None
-            if self._compiled is None and fp16 and self.fp16:
-                raise SubmissionError(f"{self.source}: cannot run in fp16 here: LiteRT's CompiledModel API with "
-                                      "XNNPACK's fp16 inference refused it; run it with fp16=False")
+            if self._compiled is None and fp16:
+                if self.fp16:
+                    raise SubmissionError(f"{self.source}: cannot run in fp16 here: LiteRT's CompiledModel API "
+                                          "with XNNPACK's fp16 inference refused it; run it with fp16=False")
+                # a file that only allows fp16 runs in float32, on transient buffers where it needs them
+                fp16 = False
+                self._compiled = self._compile(image.shape, True, False) if transient else None
             if self._compiled is None:
                 self.interpreter.resize_tensor_input(self.input_detail["index"], list(image.shape))
                 try:

@@ -397,6 +397,51 @@ def test_fp16_inference_on_a_graph_the_compiled_api_cannot_take(tmp_path):
     assert (allowed.precision, fixed.precision) == ("fp32", "fp16")
 
 
+def test_a_file_that_allows_fp16_falls_back_to_float32_on_transient_buffers(tmp_path, monkeypatch):
+    """Where XNNPACK refuses fp16 for a file that only allows it (no fp16 kernel for an op, a
+    CPU without fp16), the runner runs it in float32 and keeps the low-memory path it would
+    take for a float32 file, instead of dropping to kept indirection buffers; forced fp16 is
+    refused in one line."""
+    from pirm_enhance.errors import SubmissionError
+    from pirm_enhance.runners import TFLiteRunner
+
+    keras.utils.set_random_seed(3)
+    model = pe.build_model("dped_resnet_6_16")
+    ex.export(model, tmp_path / "half.tflite", format="tflite", quantization="float16_inference",
+              measure_ram=False, allow_rule_violations=True)
+    x = synthetic_photo(40, 56, seed=3)[None]
+    calls = []
+    compile_ = TFLiteRunner._compile
+
+    def no_fp16(self, shape, transient=True, fp16=False):
+        calls.append((transient, fp16))
+        return None if fp16 else compile_(self, shape, transient, fp16)
+
+    monkeypatch.setattr(TFLiteRunner, "_compile", no_fp16)
+    low = TFLiteRunner(tmp_path / "half.tflite", low_memory=True)
+    y = low(x)
+    assert (low.mode, low.precision) == ("transient", "fp32") and calls == [(True, True), (True, False)]
+    np.testing.assert_allclose(y, TFLiteRunner(tmp_path / "half.tflite", fp16=False)(x), atol=1e-6)
+    calls.clear()
+    kept = TFLiteRunner(tmp_path / "half.tflite", low_memory=False)
+    kept(x)
+    assert (kept.mode, kept.precision) == ("kept", "fp32") and calls == [(False, True)]
+    with pytest.raises(SubmissionError, match="cannot run in fp16 here.*fp16=False"):
+        TFLiteRunner(tmp_path / "half.tflite", fp16=True)(x)
+
+
+def test_quiet_stderr_in_a_process_without_descriptor_2():
+    """The runner's stderr quieting (around LiteRT's CompiledModel) is a no-op where descriptor
+    2 is closed (a daemon), instead of an OSError that would stop fp16 runs or a first run."""
+    import subprocess
+    import sys
+
+    code = ("import os\nos.close(2)\nfrom pirm_enhance.runners import _QuietStderr\n"
+            "with _QuietStderr():\n    pass\nprint('quiet ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("quiet ok"), proc.stdout
+
+
 def test_float16_inference_export_drops_the_biases_a_norm_cancels(tmp_path, weights_dir):
     """In fp16 arithmetic the PPCN student's norms lose their inputs' small spreads beside the
     levels its conv2 and conv3 biases set; the export zeroes those biases (the same function)
