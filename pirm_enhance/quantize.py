@@ -461,9 +461,9 @@ def _rounded(plan):
     """While inside, the variables of ``plan`` (:func:`weight_rounding`) hold their rounded
     values; their float values come back after."""
     saved = [variable.numpy() for variable, _ in plan]
-    for variable, axes in plan:
-        variable.assign(round_weight(variable, axes))
     try:
+        for variable, axes in plan:
+            variable.assign(round_weight(variable, axes))
         yield
     finally:
         for (variable, _), value in zip(plan, saved):
@@ -572,6 +572,10 @@ def equalization_groups(model):
         ids = {id(op) for op in members}
         producers = [op for op in members if not (_homogeneous(op) or isinstance(op, keras.layers.Add))]
         if not producers or ids & outputs or any(parents[id(op)] is None for op in members):
+            continue
+        # an activation or Add that reads something no layer produces (the model's input):
+        # that tensor cannot absorb 1 / s, so the group cannot be rescaled exactly
+        if any(id(parent) not in root for op in members if op not in producers for parent in parents[id(op)]):
             continue
         if not all(_plain_conv(op) or type(op) is InstanceNorm for op in producers):
             continue
@@ -827,12 +831,23 @@ def finetune_for_int8(model, photos=None, calibration=None, steps=600, batch=8, 
         raise UsageError(f"average: give a moving-average decay between 0 and 1, or None, got {average!r}")
     if learn and not range_lr > 0:
         raise UsageError(f"range_lr must be a positive learning rate, got {range_lr}")
+    for name, value in (("held_out", held_out), ("range_every", range_every), ("check_every", check_every)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise UsageError(f"{name} must be a whole number of at least 1, got {value!r}")
     paths = list(photos) if photos is not None else ai_benchmark_photos()
-    if len(paths) < held_out + 2:
+    if photos is None and len(paths) < held_out + 2:
         raise DataMissing("quantization-aware fine-tuning needs photos: install the bundled ones "
                           "(pip install --no-deps ai-benchmark==0.1.2) or pass photos=[...]")
+    if len(paths) < held_out + 2:
+        raise UsageError(f"quantization-aware fine-tuning needs at least {held_out + 2} photos ({held_out} held "
+                         f"out to choose the kept step, 2 or more to train on), got {len(paths)}")
     train_photos = _load_photos(paths[:-held_out])
     check_photos = _load_photos(paths[-held_out:])
+    small = [(p, img.shape[:2]) for p, img in zip(paths, train_photos + check_photos) if min(img.shape[:2]) < size]
+    if small:
+        path, (h, w) = small[0]
+        raise UsageError(f"{path}: {w}x{h} is smaller than the fine-tuning's {size}x{size} crops ({len(small)} "
+                         f"photo(s) so); give photos of at least {size} px a side, or a smaller size")
     if phone_like:
         if progress:
             print(f"int8 fine-tuning: developing phone-like versions of {len(paths)} photos",

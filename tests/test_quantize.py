@@ -643,6 +643,51 @@ def test_equalization_groups_of_the_ppcn_student():
     assert got == [(["conv0"], ["conv1"]), (["conv1", "norm1"], ["conv2", "conv4"]), (["norm0"], ["conv3"])]
 
 
+def test_equalization_leaves_a_group_that_the_model_input_feeds():
+    """An Add of the model's input and a convolution ties the convolution's channels to the
+    input's, which no weight can rescale: no group there, and the function stays."""
+    import keras
+
+    from pirm_enhance.quantize import equalization_groups, equalize
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((None, None, 3))
+    c = keras.layers.Conv2D(3, 3, padding="same", name="c")(x)
+    a = keras.layers.Add()([x, c])
+    a = keras.layers.LeakyReLU(negative_slope=0.1)(a)
+    y = keras.layers.Conv2D(3, 3, padding="same", name="head")(a)
+    model = keras.Model(x, y)
+    assert equalization_groups(model) == []
+    images = [np.random.default_rng(i).random((16, 16, 3)).astype(np.float32) for i in range(2)]
+    same, report = equalize(model, images, alpha=1.0)
+    assert report == []
+    np.testing.assert_allclose(same(images[0][None]), model(images[0][None]), atol=1e-6)
+
+
+def test_finetuning_refuses_too_few_or_too_small_photos_before_training(tmp_path):
+    """Bad photo sets and counts are one UsageError line before any step: too few photos for
+    the held-out ones, a photo smaller than the crops, zero or fractional intervals."""
+    from pirm_enhance.archs.srcnn import SRCNN
+    from pirm_enhance.data.io import write_png
+    from pirm_enhance.errors import UsageError
+    from pirm_enhance.quantize import finetune_for_int8
+
+    model = SRCNN(filters=(4, 2))
+    photos = ai_benchmark_photos()[:6]
+    calibration = [np.full((32, 32, 3), 0.5, np.float32)]
+    small = tmp_path / "small.png"
+    write_png(small, np.full((40, 90, 3), 0.5, np.float32))
+    cases = [(dict(photos=photos[:3]), "at least 4 photos"),
+             (dict(photos=[*photos[:4], small]), r"small\.png: 90x40 is smaller than the fine-tuning's 48x48"),
+             (dict(photos=photos, held_out=0), "held_out"),
+             (dict(photos=photos, check_every=0), "check_every"),
+             (dict(photos=photos, range_every=1.5), "range_every")]
+    for kwargs, match in cases:
+        with pytest.raises(UsageError, match=match):
+            finetune_for_int8(model, calibration=calibration, steps=2, batch=1, size=48, progress=False,
+                              **{"held_out": 2, **kwargs})
+
+
 def test_export_equalize_is_for_int8_and_reported(tmp_path):
     from pirm_enhance.archs.ppcn import PPCNStudent
     from pirm_enhance.errors import UsageError
