@@ -17,6 +17,7 @@ from pirm_enhance.archs.mdie import ALL_HIGH_QUALITY, MDIE, MDIEDiscriminator, d
 from pirm_enhance.data import domains
 from pirm_enhance.data.io import write_png
 from pirm_enhance.data.synthetic import synthetic_photo
+from pirm_enhance.errors import UsageError
 from pirm_enhance.losses import mdie as L
 from pirm_enhance.training import recipe, train
 
@@ -158,8 +159,10 @@ def test_intrinsic_networks_have_six_and_three_channels(tiny, rng):
     direct = pe.build_model("mdie", recompose="direct", **MDIE.tiny_config)
     direct.set_weights(tiny.get_weights())
     np.testing.assert_allclose(np.asarray(direct(x)), edited, atol=1e-5)
-    with pytest.raises(ValueError, match="recompose"):
+    with pytest.raises(UsageError, match="recompose"):
         pe.build_model("mdie", recompose="sum", **MDIE.tiny_config)
+    with pytest.raises(UsageError, match="levels 1 at least 2"):  # G downsamples by 4
+        pe.build_model("mdie", **{**MDIE.tiny_config, "levels": 1})
     src, cls = MDIEDiscriminator(width=4)(intrinsics)
     assert tuple(src.shape) == (2, 4, 6, 1) and tuple(cls.shape) == (2, 3)
 
@@ -215,8 +218,23 @@ def test_cycle_plus_all_adds_a_batch_degraded_in_every_attribute(photo_dir):
     every = list(domains.domain_dataset(photos, 2, seed=1, patch_size=32, attributes="all").take(4))[3]
     np.testing.assert_array_equal(np.asarray(high), np.asarray(every[1]))
     np.testing.assert_allclose(np.asarray(low), np.asarray(every[0]), atol=1e-6)
-    with pytest.raises(ValueError, match=r"cycle\+all"):
+    with pytest.raises(UsageError, match=r"cycle\+all"):
         domains.domain_dataset(photos, 2, attributes="each")
+
+
+def test_domain_dataset_refuses_small_or_unreadable_photos_before_the_first_batch(photo_dir, tmp_path):
+    from pirm_enhance.data.io import write_png
+    from pirm_enhance.errors import ImageError
+
+    photos = sorted(photo_dir.glob("*.png"))
+    small = tmp_path / "small.png"
+    write_png(small, np.full((20, 50, 3), 0.5, np.float32))
+    with pytest.raises(ImageError, match=r"small\.png: 50x20 is smaller than the 32x32 training crops"):
+        domains.domain_dataset([*photos, small], 2, patch_size=32)
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"not a photo")
+    with pytest.raises(ImageError, match="junk.jpg: cannot be read"):
+        domains.domain_dataset([*photos, junk], 2, patch_size=32)
 
 
 # ---------------------------------------------------------------- recipes
@@ -311,8 +329,8 @@ def test_mdie_one_step_then_learns(photo_dir, tmp_path):
 
     with pytest.raises(DataMissing, match="mdie_intrinsic"):
         _run("mdie", photo_dir, tmp_path / "x", 1, init=str(tmp_path / "missing.keras"))
-    for bad in ({"domains": "every"}, {"select": "best"}):
-        with pytest.raises(ValueError, match=next(iter(bad))):
+    for bad in ({"domains": "every"}, {"select": "best"}, {"ema": 1.0}, {"intrinsic_lr_scale": -1.0}):
+        with pytest.raises(UsageError, match=next(iter(bad))):  # one line, not "a bug"
             _run("mdie", photo_dir, tmp_path / "x", 1, init=None, **bad)
     # the fourth domain's step (every attribute degraded) trains, and select=psnr keeps the best val_psnr
     mixed = train(recipe("mdie", init=None, lr=3e-4, domains="cycle+all", select="psnr"), f"synthetic:{photo_dir}",

@@ -162,6 +162,12 @@ def test_masks_from_takes_masks_label_maps_and_functions_and_refuses_wrong_shape
         masks_from(onehot[:, :, :29], img)
     with pytest.raises(errors.ImageError):
         segment(np.zeros((4, 4)))
+    # integers other than uint8 and uint16 have no known range: refused, not clipped to white
+    with pytest.raises(errors.ImageError, match="int64"):
+        segment(np.full((20, 30, 3), 200, np.int64))
+    from pirm_enhance.segment import as_float_image
+
+    np.testing.assert_allclose(as_float_image(np.full((2, 3, 3), 13107, np.uint16)), 0.2, atol=1e-7)
 
 
 def test_mpse_post_takes_uint8_and_float_and_any_segmentation():

@@ -186,6 +186,12 @@ def test_matting_laplacian_refuses_bad_input():
         matting_laplacian(np.zeros((4, 4)))
     with pytest.raises(errors.UsageError):
         matting_laplacian(np.zeros((4, 4, 3)), radius=0)
+    with pytest.raises(errors.UsageError, match="eps > 0"):  # a flat window's covariance is singular
+        matting_laplacian(np.full((20, 30, 3), 0.3), eps=0)
+    with pytest.raises(errors.ImageError, match="int64"):  # 8-bit values in a wider type: range unknown
+        matting_laplacian(np.full((4, 4, 3), 200, np.int64))
+    np.testing.assert_allclose(matting_laplacian(np.full((6, 7, 3), 13107, np.uint16)).toarray(),
+                               matting_laplacian(np.full((6, 7, 3), 0.2)).toarray(), atol=1e-9)
     assert matting_laplacian(np.zeros((2, 5, 3))).nnz == 0  # no whole window fits
 
 
@@ -232,6 +238,8 @@ def test_regions_pair_by_appearance_and_by_label():
         paired_masks(content, style, np.ones((2, 32, 32)), np.ones((3, 32, 32)))
     with pytest.raises(errors.UsageError, match="both images"):
         paired_masks(content, style, labels)
+    with pytest.raises(errors.UsageError, match="different sizes"):  # a ragged list, one line
+        paired_masks(content, style, [np.ones((32, 32)), np.ones((31, 32))], [np.ones((32, 32))])
 
 
 def test_semantic_style_enhance_lowers_its_objective():

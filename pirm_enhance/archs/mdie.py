@@ -125,6 +125,7 @@ from keras import ops
 from pirm_enhance import layers
 from pirm_enhance.archs.alex_enh import Subpixel
 from pirm_enhance.archs.base import ZooModel, image_input
+from pirm_enhance.errors import UsageError
 from pirm_enhance.registry import register_arch
 
 _PACKAGE = "pirm_enhance"
@@ -141,7 +142,7 @@ def domain_label(attribute, quality, n=N_ATTRIBUTES):
     quality``, the other ``c`` 0 (unknown), ``m`` one-hot at ``attribute`` (thesis
     3.2.2, "Mask Vector"; StarGAN's mask vector). float32 ``[2n]``."""
     if not 0 <= int(attribute) < n:
-        raise ValueError(f"attribute {attribute}: must be in 0..{n - 1}")
+        raise UsageError(f"attribute {attribute}: must be in 0..{n - 1}")
     label = np.zeros(2 * n, np.float32)
     label[int(attribute)] = float(quality)
     label[n + int(attribute)] = 1.0
@@ -270,12 +271,14 @@ class MDIE(ZooModel):
     def __init__(self, width=16, levels=5, generator_width=16, generator_blocks=3, target=ALL_HIGH_QUALITY,
                  recompose="residual", name="mdie", **kwargs):
         if recompose not in RECOMPOSE:
-            raise ValueError(f"recompose must be one of {RECOMPOSE}, not {recompose!r}")
+            raise UsageError(f"recompose must be one of {RECOMPOSE}, not {recompose!r}")
         if len(tuple(target)) != LABEL_SIZE:
-            raise ValueError(f"target must have {LABEL_SIZE} values [c_1..c_3, m_1..m_3], not {target}")
-        if width % 4 or generator_width < 1 or levels < 1:
-            raise ValueError(f"width {width} must be a multiple of 4 (sub-pixel shuffles divide channels by 4), "
-                             f"levels {levels} and generator_width {generator_width} at least 1")
+            raise UsageError(f"target must have {LABEL_SIZE} values [c_1..c_3, m_1..m_3], not {target}")
+        if width % 4 or generator_width < 1 or levels < 2:
+            # G halves the size twice, so the input is padded to 2 ** levels with levels >= 2
+            raise UsageError(f"width {width} must be a multiple of 4 (sub-pixel shuffles divide channels by 4), "
+                             f"levels {levels} at least 2 (G downsamples by 4) and generator_width "
+                             f"{generator_width} at least 1")
         config = {"width": int(width), "levels": int(levels), "generator_width": int(generator_width),
                   "generator_blocks": int(generator_blocks), "target": [float(v) for v in target],
                   "recompose": recompose}

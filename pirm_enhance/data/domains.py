@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from pirm_enhance.data.degrade import _gaussian_blur, _uniform
 from pirm_enhance.data.pairs import _decode, _epoch_order
+from pirm_enhance.errors import ImageError, UsageError
 
 ATTRIBUTES = ("colour", "noise", "texture")  # the order of pirm_enhance.archs.mdie.ATTRIBUTES
 _LUMA = (0.2126, 0.7152, 0.0722)
@@ -98,7 +99,7 @@ def degrade_attribute(image, seed, attribute, p=AttributeDomains()):
     image = tf.convert_to_tensor(image, tf.float32)
     if isinstance(attribute, (int, np.integer)):
         if not 0 <= int(attribute) < len(_DEGRADE):
-            raise ValueError(f"attribute {attribute}: must be 0 (colour), 1 (noise) or 2 (texture)")
+            raise UsageError(f"attribute {attribute}: must be 0 (colour), 1 (noise) or 2 (texture)")
         return _DEGRADE[int(attribute)](image, seed, p)
     branches = [lambda f=f: f(image, seed, p) for f in _DEGRADE]
     out = tf.switch_case(tf.cast(attribute, tf.int32), branches)
@@ -112,6 +113,25 @@ def degrade_all(image, seed, p=AttributeDomains()):
     x = degrade_texture(image, seed, p)
     x = degrade_noise(x, seed + [0, 100], p)
     return degrade_colour(x, seed + [0, 200], p)
+
+
+def _check_sizes(photos, size):
+    """One clear line for a photo the crops cannot take (read from its header, not decoded)."""
+    import imageio.v3 as iio
+
+    small = []
+    for path in photos:
+        try:
+            shape = iio.improps(path).shape
+        except Exception as err:
+            raise ImageError(f"{path}: cannot be read as a photo ({type(err).__name__}); remove it from "
+                             "the training folder") from None
+        if min(shape[:2]) < size:
+            small.append((path, shape))
+    if small:
+        path, shape = small[0]
+        raise ImageError(f"{path}: {shape[1]}x{shape[0]} is smaller than the {size}x{size} training crops "
+                         f"({len(small)} photo(s) so); remove them or train with a smaller patch size")
 
 
 def _crop(photo, size, s):
@@ -132,13 +152,15 @@ def domain_dataset(photos, batch_size, seed=0, start=0, patch_size=64, augment=T
     attribute ``k mod 4``, the fourth (``k mod 4 = 3``) in all three (``attribute``
     -1). ``start``: examples already
     consumed (resume); crops, flips and degradations are pure functions of (seed,
-    example index). Photos smaller than ``patch_size`` are refused by the crop."""
+    example index). A photo smaller than ``patch_size`` or unreadable is refused before
+    the first batch (:class:`pirm_enhance.errors.ImageError`, naming it)."""
     photos = [str(p) for p in photos]
+    _check_sizes(photos, patch_size)
     table = tf.constant(photos)
     order = _epoch_order(len(photos), seed) if repeat else tf.data.Dataset.range(len(photos))
     indexed = tf.data.Dataset.zip((tf.data.Dataset.range(1 << 62), order)).skip(start)
     if attributes not in ("cycle", "all", "cycle+all"):
-        raise ValueError(f"attributes must be 'cycle', 'all' or 'cycle+all', not {attributes!r}")
+        raise UsageError(f"attributes must be 'cycle', 'all' or 'cycle+all', not {attributes!r}")
 
     def load(index, item):
         s = tf.stack([tf.cast(seed, tf.int64) + 4271, index])

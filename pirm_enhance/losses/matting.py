@@ -47,12 +47,18 @@ def matting_laplacian(image, eps=1e-7, radius=1):
         raise ImageError(f"matting_laplacian needs an [H, W, C] image; got shape {tuple(image.shape)}")
     if image.dtype == np.uint8:
         image = image / 255.0
+    elif image.dtype == np.uint16:
+        image = image / 65535.0
+    elif not np.issubdtype(image.dtype, np.floating):
+        raise ImageError(f"matting_laplacian: the image is {image.dtype}; give uint8, uint16 or floats in [0, 1]")
     image = image.astype(np.float64)
     if not np.isfinite(image).all():
         raise ImageError("matting_laplacian: the image holds NaN or infinite values")
     radius = int(radius)
-    if radius < 1 or not eps >= 0:
-        raise UsageError(f"matting_laplacian: radius must be >= 1 and eps >= 0; got radius {radius}, eps {eps}")
+    if radius < 1 or not eps > 0:
+        # eps = 0 leaves a flat window's covariance singular (a clipped sky has many)
+        raise UsageError(f"matting_laplacian: radius must be >= 1 and eps > 0 (Levin et al. use 1e-7); got radius "
+                         f"{radius}, eps {eps}")
     h, w, c = image.shape
     size = 2 * radius + 1
     n = size * size

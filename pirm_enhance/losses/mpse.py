@@ -129,7 +129,11 @@ def area_indicators(output_masks, style_masks, output_features, style_features, 
         alpha_r^l = ( mean_p M_r^l[O](p) + mean_p M_r^l[R](p) ) / 2
 
     (masks resized to the layer by :func:`resize_masks`), so that ``sum_r alpha_r^l = 1`` for
-    masks that cover each image."""
+    masks that partition each image. Paired regions need not partition the reference: where
+    one reference region is paired with several content regions (the default pairing of
+    unsupervised regions, :func:`pirm_enhance.mpse.style.pair_by_appearance`), its fraction counts
+    once per pairing and the sum exceeds 1. The softmax then weighs those regions a little
+    more; the thesis's semantic classes do not pair that way."""
     layers = list(layers or sorted(output_features))
     rows = []
     for name in layers:

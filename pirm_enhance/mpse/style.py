@@ -63,10 +63,9 @@ log = logging.getLogger(__name__)
 def _labels_or_masks(segmentation, image):
     """``("labels", [H, W] ints)`` or ``("masks", [R, H, W])`` from any masks_from form but None."""
     result = segmentation(image) if callable(segmentation) else segmentation
-    array = np.asarray(result) if not callable(result) else result
-    masks = masks_from(result, image)  # validates shape and values (UsageError)
-    if isinstance(array, np.ndarray) and array.ndim == 2:
-        return "labels", array.astype(np.int64)
+    masks = masks_from(result, image)  # validates shape and values (UsageError), ragged lists included
+    if not callable(result) and np.ndim(result) == 2:
+        return "labels", np.asarray(result).astype(np.int64)
     return "masks", masks
 
 

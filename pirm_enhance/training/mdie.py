@@ -105,6 +105,7 @@ import tensorflow as tf
 
 from pirm_enhance.archs.mdie import ATTRIBUTES, N_ATTRIBUTES, MDIEDiscriminator, transfer_edit
 from pirm_enhance.data.domains import domain_dataset
+from pirm_enhance.errors import UsageError
 from pirm_enhance.losses.mdie import (adversarial_generator_loss, cycle_loss, domain_classification_loss,
                                       mdie_discriminator_objective, mdie_reconstruction_loss)
 from pirm_enhance.metrics import ms_ssim
@@ -150,7 +151,7 @@ def run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy, ch
     d_vars = discriminator.trainable_variables
     scale = float(rec.get("intrinsic_lr_scale", 0.0))  # the recipe's default
     if scale < 0:
-        raise ValueError(f"intrinsic_lr_scale must be >= 0 (0 freezes F and F'), got {scale}")
+        raise UsageError(f"intrinsic_lr_scale must be >= 0 (0 freezes F and F'), got {scale}")
     g_opt, d_opt = make_adam(rec, beta_1=0.5), make_adam(rec, beta_1=0.5)
     f_opt = make_adam({**rec, "lr": float(rec.get("lr", 1e-3)) * scale}, beta_1=0.5) if scale else None
     g_opt.build(g_vars)
@@ -161,17 +162,17 @@ def run(rec, data, *, steps, workdir, batch_size, patch_size, seed, strategy, ch
         objects["f_optimizer"] = f_opt
     decay = float(rec.get("ema", 0.99))  # the recipe's default
     if not 0 <= decay < 1:
-        raise ValueError(f"ema must be in [0, 1) (0: no average), got {decay}")
+        raise UsageError(f"ema must be in [0, 1) (0: no average), got {decay}")
     # G's exponential moving average (Polyak averaging): what is validated and kept
     averages = [tf.Variable(v, trainable=False, name=f"ema_{i}") for i, v in enumerate(g_vars)] if decay else []
     if averages:
         objects["generator_ema"] = averages
     domains = str(rec.get("domains", "cycle"))  # the recipe's default
     if domains not in DOMAINS:
-        raise ValueError(f"domains must be one of {', '.join(DOMAINS)}, not {domains!r}")
+        raise UsageError(f"domains must be one of {', '.join(DOMAINS)}, not {domains!r}")
     select = str(rec.get("select", "worst_gain"))  # the recipe's default
     if select not in SELECT:
-        raise ValueError(f"select must be one of {', '.join(SELECT)}, not {select!r}")
+        raise UsageError(f"select must be one of {', '.join(SELECT)}, not {select!r}")
     run_ = RoutineRun(workdir, model, objects, steps, progress, select=SELECT[select])
     w = {k: float(rec.get(k, 0.0)) for k in WEIGHTS}
 

@@ -172,17 +172,20 @@ RECIPES = {
              "intrinsic_lr_scale": 0.0, "ema": 0.99, "discriminator_width": 32, "domains": "cycle", "select": "worst_gain",
              "lr": 3e-5, "batch_size": 8, "patch_size": 64, "steps": 10000,
              "source": "MDIE (thesis 'DPED+, MPSE and MDIE', 3.2.2-3.2.3, 5.2): F, StarGAN-style G with label + "
-                       "mask vector over the colour/noise/texture datasets, F', trained together from the "
-                       "pre-trained intrinsic pair (init: mdie_intrinsic's generator.keras); L_D = -L_adv + "
-                       "lambda_cls L_cls^r, L_G = L_adv + lambda_cls L_cls^f + lambda_cyc L_cyc, lambda_cls 1, "
-                       "lambda_cyc 10, + alpha |I_LQ - F'(F(I_LQ))| + beta ||I_HQ - F'(F(I_HQ))||^2. Chosen "
-                       "(training/mdie.py): alpha = beta = 1, non-saturating G term, attribute datasets made from "
-                       "good photos (data.domains), one attribute per step in turn, targets = the flipped quality, "
-                       "D on the intrinsics (width 32), simultaneous D/G updates, Adam 1e-4 beta1 0.5 (StarGAN's), "
-                       "batch 8 pairs, patch 64, 10k steps; not in the thesis: paired 10 x |F'(G(F(I_LQ), HQ)) - "
-                       "I_HQ| (the degraded image's original is known) and identity 10 x |MDIE(I_HQ, own label) - I_HQ| (a "
-                       "high-quality image asked for its own quality stays as it is); --set paired=0 identity=0 "
-                       "for the thesis's objective"},
+                       "mask vector over the colour/noise/texture datasets, F', from the pre-trained intrinsic "
+                       "pair (init: mdie_intrinsic's generator.keras); L_D = -L_adv + lambda_cls L_cls^r, L_G = "
+                       "L_adv + lambda_cls L_cls^f + lambda_cyc L_cyc, lambda_cls 1, lambda_cyc 10, + alpha |I_LQ - "
+                       "F'(F(I_LQ))| + beta ||I_HQ - F'(F(I_HQ))||^2. Chosen (training/mdie.py): alpha = beta = 1, "
+                       "non-saturating G term, attribute datasets made from good photos (data.domains), one "
+                       "attribute per step in turn, targets = the flipped quality, D on the intrinsics (width 32), "
+                       "simultaneous D/G updates, Adam 3e-5 beta1 0.5, G's moving average (ema 0.99) validated and "
+                       "kept, F and F' frozen (intrinsic_lr_scale 0; 1 trains them with G, the thesis's combined "
+                       "fashion), the residual recomposition x + F'(G(F(x))) - F'(F(x)) by default, batch 8 pairs, "
+                       "patch 64, 10k steps; not in the thesis: paired 10 x the mean of |P(I_LQ, its HQ label) - "
+                       "I_HQ| and |P(I_LQ, every attribute HQ) - I_HQ| (P: the pipeline's output; the degraded "
+                       "image's original is known) and identity 10 x |P(I_HQ, every attribute HQ) - I_HQ| (an "
+                       "original asked for every attribute high quality stays as it is); --set paired=0 "
+                       "identity=0 for the thesis's objective"},
     "default": {"arch": "rsgunet", "arch_config": {"width": 12, "residual": True},
                 "l1": 10.0, "chroma": 20.0, "color": 0.002, "tv": 10.0,
                 "lr": 1e-3, "lr_decay": 0.5, "lr_decay_every": 2000, "batch_size": 12, "patch_size": 128,
