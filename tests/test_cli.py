@@ -41,6 +41,21 @@ def test_export_never_replaces_an_existing_file_without_overwrite(tiny_keras, tm
     assert "already exists" in _one_line(capfd) and (folder / "keep.txt").read_text() == "mine"
 
 
+def test_export_refuses_an_existing_file_before_fine_tuning(tiny_keras, tmp_path, capfd, monkeypatch):
+    """The refusal comes before the minutes of int8 calibration and fine-tuning, not after."""
+    from pirm_enhance import quantize
+
+    def never(*args, **kwargs):
+        raise AssertionError("fine-tuning ran for an output that cannot be written")
+
+    monkeypatch.setattr(quantize, "finetune_for_int8", never)
+    target = tmp_path / "st_int8.tflite"
+    target.write_bytes(b"precious")
+    assert export_cli.main(["--model", str(tiny_keras), "--format", "tflite", "--quantization", "int8",
+                            "--qat-steps", "2400", "-o", str(target)]) == 2
+    assert "already exists" in _one_line(capfd) and target.read_bytes() == b"precious"
+
+
 def test_export_to_an_unwritable_place_is_one_line(tiny_keras, capfd):
     assert export_cli.main(["--model", str(tiny_keras), "-o", "/proc/pirm_enhance_test/x.pb"]) == 1
     assert "/proc/pirm_enhance_test" in _one_line(capfd)

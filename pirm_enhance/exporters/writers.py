@@ -263,6 +263,10 @@ def write_keras(model, path, quantization="float32", calibration=None, clip=Fals
     save_keras_file(model, path)
 
 
+def _exists(path):
+    return ModelFileError(f"{path}: already exists; choose another output or pass --overwrite (overwrite=True)")
+
+
 def write(model, path, format, quantization="float32", calibration=None, clip=False, overwrite=True,
           input_size=None, lowering="auto", int8_ranges="search"):
     """Write ``model`` to ``path`` in ``format`` (atomically); returns the path.
@@ -289,8 +293,7 @@ def write(model, path, format, quantization="float32", calibration=None, clip=Fa
                          f"(it takes {', '.join(fmt.quantizations)}; TFLite takes {', '.join(TFLITE_QUANTIZATIONS)})")
     path = pathlib.Path(path)
     if path.exists() and not overwrite:
-        raise ModelFileError(f"{path}: already exists; choose another output or pass --overwrite "
-                             "(overwrite=True)")
+        raise _exists(path)
     if path.exists() and fmt.folder != path.is_dir():
         raise ModelFileError(f"{path}: exists and is a {'file' if path.is_file() else 'folder'}; a {format} "
                              f"export is a {'folder' if fmt.folder else 'file'}")
@@ -380,6 +383,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
                                          or not isinstance(calibration_size, numbers.Integral) or calibration_size < 16):
         raise UsageError(f"calibration_size must be a crop side of at least 16 pixels, or None for whole photos, "
                          f"got {calibration_size!r}")
+    if not overwrite and pathlib.Path(path).exists():  # before minutes of calibration or fine-tuning
+        raise _exists(path)
     if not hasattr(model, "weights"):
         from pirm_enhance.zoo import load_model
 
