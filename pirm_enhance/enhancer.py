@@ -79,8 +79,12 @@ class Enhancer:
         if self.tiled is not None:
             self.tile, self.overlap = self.tiled.tile, self.tiled.overlap
         else:
+            from pirm_enhance.tiling import DEFAULT_OVERLAP, check_tile
+
             self.tile = self._file_tile() if tile == "auto" else tile
             self.overlap = self._file_overlap() if overlap == "auto" else overlap
+            # the user's values as TiledModel checks them (an automatic overlap may be 48)
+            check_tile(self.tile, DEFAULT_OVERLAP if overlap == "auto" else overlap, overlap)
         self.runtime, self.measure_pixels = runtime, measure_pixels
         self._tile_runtimes = {}  # name -> built tile runtime
         self._found = {}  # tile size -> (name, cache entry) once one is cached or measured
@@ -340,6 +344,20 @@ def output_names(files, output_format=None, suffix="", compare=False):
     return names
 
 
+def _make_output_folder(outdir):
+    """Create ``outdir`` (and its parents), or one :class:`UsageError` line saying why it
+    cannot hold the outputs."""
+    if os.path.lexists(outdir) and not outdir.is_dir():
+        raise UsageError(f"{outdir}: is a file, not a folder; choose an output folder (-o)")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{outdir}: cannot be created as the output folder ({err.strerror or err}); choose "
+                         "another (-o)") from None
+    if not os.access(outdir, os.W_OK | os.X_OK):
+        raise UsageError(f"{outdir}: the output folder is not writable; choose another (-o)")
+
+
 def check_output_folder(outdir, files, overwrite=False):
     """:class:`UsageError` if ``outdir`` is a folder that holds one of ``files``, unless ``overwrite``.
 
@@ -417,6 +435,7 @@ def enhance_files(inputs, outdir, model="default", output_format=None, quality=9
             jobs.append((path, target, side))
     if not jobs:
         return {"written": written, "failed": failed}
+    _make_output_folder(outdir)  # before the first photo is enhanced, not after each one
     enhancer = model if isinstance(model, Enhancer) else Enhancer(model, **kwargs)
     for path, target, side in Progress(jobs, f"enhance ({enhancer.name})", enabled=progress):
         try:
@@ -431,4 +450,7 @@ def enhance_files(inputs, outdir, model="default", output_format=None, quality=9
                 print(f"{path}: {'; '.join(notes)}", file=sys.stderr)
         except (PirmError, OSError, ValueError) as err:
             skip(path, str(err))
+        except MemoryError:  # this photo; the others may fit
+            skip(path, "out of memory while reading, enhancing or writing it (try --max-pixels, a smaller "
+                       "--tile, or closing other programs)")
     return {"written": written, "failed": failed}

@@ -217,9 +217,20 @@ def cache_key(model, height, width):
     return f"{machine_hash}/g{TILE_GRAPHS}/{architecture_key(model)}/{height}x{width}"
 
 
+def _valid(entry):
+    """True for a cache entry as :func:`measure` writes it (an edited or older file may hold
+    something else: measured again instead of failing later)."""
+    import numbers
+
+    return (isinstance(entry, dict) and entry.get("choice") in TILE_RUNTIMES and "tile" in entry
+            and isinstance(entry.get("ms"), dict) and entry["choice"] in entry["ms"]
+            and all(isinstance(v, numbers.Real) for v in entry["ms"].values()))
+
+
 def cached(model, height, width):
     """The cached measurement for this machine, model architecture and tile size, or ``None``."""
-    return _read_cache(cache_path()).get(cache_key(model, height, width))
+    entry = _read_cache(cache_path()).get(cache_key(model, height, width))
+    return entry if _valid(entry) else None
 
 
 def measure(tiled, crop, rounds=3, candidates=TILE_RUNTIMES):
@@ -280,7 +291,7 @@ def choose(tiled, crop, rounds=3):
     path, key = cache_path(), cache_key(tiled.model, h, w)
     data = _read_cache(path)
     entry = data.get(key)
-    if isinstance(entry, dict) and entry.get("choice") in TILE_RUNTIMES:
+    if _valid(entry):
         try:
             return make(entry["choice"], tiled), entry
         except Exception as err:  # e.g. LiteRT uninstalled since: measure again

@@ -27,6 +27,7 @@ the model's activations within a fixed budget (:func:`auto_tile`, from
 
 import logging
 import math
+import numbers
 import sys
 
 import keras
@@ -153,6 +154,10 @@ def axis_spans(n, tile, overlap):
     if n <= tile:
         return [(0, n)]
     a = TILE_ALIGN
+    shortest = a * math.ceil((2 * overlap + a) / a)
+    if shortest > tile:  # no tile length would keep the overlaps: the search below would never end
+        raise UsageError(f"tile {tile} is too short for overlaps of {overlap} px on each side: use --tile "
+                         f"{shortest} or more, or a smaller --overlap")
 
     def starts(count, length):
         last = ((n - length) // a) * a
@@ -169,6 +174,18 @@ def axis_spans(n, tile, overlap):
                 last = found[-1]
                 return [(s, n if s == last else s + length) for s in found]
         count += 1
+
+
+def check_tile(tile, overlap, given=None):
+    """One :class:`UsageError` line unless ``tile`` and ``overlap`` are multiples of
+    :data:`TILE_ALIGN` with the overlap under half the tile (``given``: the overlap as the
+    user wrote it, for the message)."""
+    if isinstance(tile, bool) or isinstance(overlap, bool) or not isinstance(tile, numbers.Integral) \
+            or not isinstance(overlap, numbers.Integral) or tile % TILE_ALIGN or overlap % TILE_ALIGN \
+            or overlap < 0 or overlap * 2 >= tile:
+        raise UsageError(f"tile {tile} and overlap {overlap if given is None else given}: both must be multiples "
+                         f"of {TILE_ALIGN} and the overlap less than half the tile (e.g. --tile 1152 --overlap "
+                         "64), or --overlap auto")
 
 
 def tile_spans(height, width, tile, overlap):
@@ -464,12 +481,7 @@ class TiledModel:
                     log.debug("activation volume of %s not measured (%s): tile %d", key, err, SAFE_TILE)
                     _VOLUMES[key] = None
             tile = SAFE_TILE if _VOLUMES[key] is None else auto_tile(_VOLUMES[key])
-        check = DEFAULT_OVERLAP if overlap == "auto" else overlap
-        if not isinstance(tile, int) or not isinstance(check, int) or tile % TILE_ALIGN or check % TILE_ALIGN \
-                or check * 2 >= tile:
-            raise UsageError(f"tile {tile} and overlap {overlap}: both must be multiples of {TILE_ALIGN} "
-                             "and the overlap less than half the tile (e.g. --tile 1152 --overlap 64), "
-                             "or --overlap auto")
+        check_tile(tile, DEFAULT_OVERLAP if overlap == "auto" else overlap, overlap)
         self.model, self.tile, self.overlap = model, tile, overlap
         self.stats_pixels, self.exact_pixels = stats_pixels, exact_pixels
         self.stat_layers = _stat_layers(model)

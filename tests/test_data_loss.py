@@ -142,6 +142,38 @@ def test_a_model_failing_on_one_photo_skips_that_photo(tmp_path, capsys):
     assert "CheckNumerics" in err and "a crash inside" in err and "Traceback" not in err
 
 
+def test_an_unusable_output_folder_is_refused_before_any_photo(tmp_path):
+    """An output "folder" that is a file, or one that cannot be created, is one UsageError
+    before the first photo is enhanced, not a skipped line after each."""
+    _photo(tmp_path / "in" / "a.png")
+    calls = []
+    (tmp_path / "afile").write_bytes(b"mine")
+    for outdir, match in ((tmp_path / "afile", "is a file, not a folder"),
+                          (tmp_path / "afile" / "sub", "cannot be created")):
+        with pytest.raises(UsageError, match=match):
+            enhance_files([tmp_path / "in"], outdir, _enhancer(calls.append), progress=False)
+    assert calls == [] and (tmp_path / "afile").read_bytes() == b"mine"
+
+
+def test_out_of_memory_on_one_photo_skips_that_photo(tmp_path, capsys, monkeypatch):
+    from pirm_enhance import enhancer as enhancer_module
+
+    for i in range(3):
+        _photo(tmp_path / "in" / f"{i}.png", seed=i)
+    read = enhancer_module.read_photo
+
+    def read_photo(path, **kwargs):
+        if pathlib.Path(path).name == "1.png":
+            raise MemoryError()
+        return read(path, **kwargs)
+
+    monkeypatch.setattr(enhancer_module, "read_photo", read_photo)
+    result = enhance_files([tmp_path / "in"], tmp_path / "out", _enhancer(), progress=False)
+    assert [pathlib.Path(p).name for p in result["written"]] == ["0.png", "2.png"]
+    assert [pathlib.Path(p).name for p, _ in result["failed"]] == ["1.png"]
+    assert "out of memory" in capsys.readouterr().err
+
+
 def test_cli_missing_input_says_so(tmp_path):
     import pirm_enhance as pe
 

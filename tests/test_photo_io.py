@@ -74,6 +74,30 @@ def test_corrupt_truncated_and_huge_files_get_one_line(tmp_path):
         read_photo(tmp_path / "missing.png")
 
 
+def test_truncated_png_and_non_rgb_profiles(tmp_path):
+    """A truncated PNG is the same one line as a truncated JPEG (Pillow reads a PNG's EXIF by
+    loading it); a grayscale ICC profile is not copied onto the RGB output."""
+    Image.fromarray(_u8(200, 200)).save(tmp_path / "t.png")
+    data = (tmp_path / "t.png").read_bytes()
+    (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="corrupt or truncated"):
+        read_photo(tmp_path / "t.png")
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    gray = srgb[:16] + b"GRAY" + srgb[20:]  # the colour-space field of a grayscale profile
+    Image.fromarray(_u8()[..., 0]).save(tmp_path / "g.jpg", icc_profile=gray)
+    Image.fromarray(_u8()).save(tmp_path / "c.jpg", icc_profile=srgb)
+    g, c = read_photo(tmp_path / "g.jpg"), read_photo(tmp_path / "c.jpg")
+    assert any("GRAY colour profile left out" in n for n in g.notes)
+    write_photo(tmp_path / "g_out.jpg", g.rgb, g)
+    write_photo(tmp_path / "c_out.jpg", c.rgb, c)
+    with Image.open(tmp_path / "g_out.jpg") as out:
+        assert out.mode == "RGB" and not out.info.get("icc_profile")
+    with Image.open(tmp_path / "c_out.jpg") as out:
+        assert out.info.get("icc_profile") == srgb  # an RGB profile is kept
+
+
 def test_writes_are_atomic(tmp_path, monkeypatch):
     from pirm_enhance.data import io as image_io
 

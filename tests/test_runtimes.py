@@ -86,6 +86,33 @@ def test_a_corrupt_cache_is_measured_again_and_rewritten(caplog):
     assert list(json.loads(path.read_text()).values()) == [entry]
 
 
+def test_a_malformed_cache_entry_is_measured_again():
+    """An entry without its times (an edited or older file) is not used: measured again and
+    rewritten, instead of a KeyError when the choice is described."""
+    tiled = TiledModel(tiny_model("rsgunet"), tile=96, overlap=32)
+    image = synthetic_photo(96, 96, seed=1)
+    tiled.set_statistics(image)
+    path, key = runtimes.cache_path(), runtimes.cache_key(tiled.model, 96, 96)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({key: {"choice": "graph"}}))
+    assert runtimes.cached(tiled.model, 96, 96) is None
+    _, entry = runtimes.choose(tiled, image, rounds=1)
+    assert "ms" in entry and runtimes.describe(entry).startswith("runtime ")
+    assert json.loads(path.read_text())[key] == entry
+
+
+def test_tiles_too_short_for_their_overlap_are_refused_not_looped():
+    """A model file's --tile is checked as a Keras model's is, and the span search itself refuses
+    a tile that cannot keep its overlaps (it used to loop for ever on photos over 2 MP)."""
+    from pirm_enhance.tiling import axis_spans
+
+    with pytest.raises(UsageError, match="too short for overlaps of 64"):
+        axis_spans(3000, 128, 64)
+    with pytest.raises(UsageError, match="too short for overlaps of 48"):
+        axis_spans(3000, 96, 48)
+    assert axis_spans(3000, 160, 64)[-1][1] == 3000
+
+
 def test_enhancer_auto_measures_big_photos_only_and_keeps_the_picture():
     model = _ppcn()
     image = synthetic_photo(200, 300, seed=3)
@@ -121,6 +148,9 @@ def test_runtime_names_and_model_files_are_checked(tmp_path):
     with pytest.raises(UsageError, match="applies to Keras models"):
         Enhancer(str(path), runtime="tflite")
     Enhancer(str(path), runtime="auto")  # a file runs in its own runtime
+    for tile, overlap in ((128, "auto"), (33, 0), (256, 48)):  # a file's tile is checked as a Keras model's
+        with pytest.raises(UsageError, match="multiples of 32"):
+            Enhancer(str(path), tile=tile, overlap=overlap)
 
 
 def test_cli_help_names_the_runtimes():

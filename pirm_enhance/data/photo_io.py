@@ -69,11 +69,15 @@ def read_photo(path, max_pixels=DEFAULT_MAX_PIXELS):
         if w * h > max_pixels:
             raise ImageError(f"{path}: {w}x{h} is {w * h / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP limit "
                              "(raise it with --max-pixels if the file is trusted)")
-        exif = im.getexif()
-        orientation = exif.get(0x0112, 1)
-        icc = im.info.get("icc_profile")
         notes = []
         try:
+            exif = im.getexif()  # Pillow loads a PNG to find its EXIF: a truncated one fails here
+            orientation = exif.get(0x0112, 1)
+            icc = im.info.get("icc_profile")
+            if icc and icc[16:20] != b"RGB ":  # a grayscale or CMYK profile would mislabel the RGB output
+                notes.append(f"its {icc[16:20].decode('latin-1').strip() or 'non-RGB'} colour profile "
+                             "left out of the RGB output")
+                icc = None
             if im.format == "PNG" and _png_bit_depth(path) == 16:
                 return _read_png16(path, orientation, exif, icc)
             im.load()
