@@ -16,6 +16,7 @@ exist, next to the report's own numbers (:func:`format_field`,
 :func:`plot_field`).
 """
 
+import hashlib
 import json
 import math
 import pathlib
@@ -63,8 +64,11 @@ def expand(submission, variants, workdir):
         if fmt_name == "keras":
             out.append((f"{submission}", base, None))
             continue
-        target = pathlib.Path(workdir) / f"{pathlib.Path(str(submission)).name.replace('.', '_')}_{variant}" \
-                                         f"{FORMATS[fmt_name].suffix}"
+        # one folder per submission: two files of the same name (a/m.keras, b/m.keras) must not
+        # write each other's variants
+        folder = pathlib.Path(workdir) / hashlib.sha256(str(submission).encode()).hexdigest()[:12]
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{pathlib.Path(str(submission)).name.replace('.', '_')}_{variant}{FORMATS[fmt_name].suffix}"
         report = export(base.model, target, format=fmt_name, quantization=quant, allow_rule_violations=True)
         out.append((f"{submission} [{variant}]", target, report))
     return out

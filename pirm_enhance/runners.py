@@ -343,6 +343,12 @@ class TFLiteRunner(Runner):
         if len(inputs) != 1 or len(outputs) != 1:
             raise SubmissionError(f"{path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
         self.input_detail, self.output_detail = inputs[0], outputs[0]
+        for role, detail in (("input", self.input_detail), ("output", self.output_detail)):
+            if detail["dtype"] != np.float32:  # a [0, 1] image cast to integers would be scored as garbage
+                raise SubmissionError(f"{path}: its {role} is {np.dtype(detail['dtype']).name}; the challenge feeds "
+                                      "and reads float32 images in [0, 1]: convert with a float32 input and output "
+                                      "(inference_input_type / inference_output_type; pirm-export's int8 files "
+                                      "keep them float32)")
         self._shape = None
         self._per_pixel, self._ops = None, None
         self._compiled = None  # (CompiledModel, input buffers, output buffers) while low-memory

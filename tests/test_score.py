@@ -309,3 +309,54 @@ def test_scored_tflite_rows_say_when_they_ran_in_fp16(tmp_path):
         assert [row["precision"] for row in result["rows"]] == ["fp32", "fp16"]
         lines = format_table(result).splitlines()
         assert "tflite fp16" in lines[-1] and "fp16" not in lines[-2]
+
+
+def test_a_tflite_file_with_an_integer_input_is_refused(tmp_path):
+    """A file whose input is uint8 would see a [0, 1] image cast to zeros and be scored on it:
+    refused in one line instead."""
+    from pirm_enhance.graphs import frozen_function
+
+    frozen = frozen_function(pe.build_model("srcnn", filters=(4, 2)), input_size=(16, 16))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.random.default_rng(i).random((1, 16, 16, 3), np.float32)]
+                                                for i in range(4))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.uint8
+    path = tmp_path / "uint8.tflite"
+    path.write_bytes(converter.convert())
+    with pytest.raises(SubmissionError, match="its input is uint8; the challenge feeds and reads float32") as info:
+        make_runner(path)
+    assert "\n" not in str(info.value)
+
+
+def test_same_named_models_keep_their_own_variants(tmp_path):
+    """a/m.keras and b/m.keras scored --as keras,pb: each exported .pb row is its own model's
+    (they used to share one exported file name, and the second overwrote the first)."""
+    import keras
+
+    data = tiny_pirm_data(tmp_path / "data")
+    for folder, seed in (("a", 0), ("b", 1)):
+        keras.utils.set_random_seed(seed)
+        (tmp_path / folder).mkdir()
+        pe.build_model("srcnn", filters=(4, 2)).save(tmp_path / folder / "m.keras")
+    files = [str(tmp_path / "a" / "m.keras"), str(tmp_path / "b" / "m.keras")]
+    result = pe.score(files, data_dir=data, variants=("keras", "pb"), timing=False, measure_ram=False,
+                      progress=False, sandbox=False)
+    psnr = {row["submission"]: row["psnr"] for row in result["rows"]}
+    for f in files:
+        assert abs(psnr[f"{f} [pb]"] - psnr[f]) < 1e-3, psnr
+    assert abs(psnr[files[0]] - psnr[files[1]]) > 1e-3  # two different models
+
+
+def test_a_validation_pair_of_two_sizes_is_a_data_error(tmp_path):
+    from PIL import Image
+
+    from pirm_enhance.scoring.validation import DataMissing, fidelity, track_b_pairs
+
+    data = tiny_pirm_data(tmp_path / "data")
+    canon = data / "dped" / "patches" / "canon" / "1.jpg"
+    Image.fromarray(np.zeros((90, 100, 3), np.uint8)).save(canon)
+    runner = make_runner(pe.build_model("srcnn", filters=(4, 2)))
+    with pytest.raises(DataMissing, match=r"1\.jpg \(100x100\) and .*1\.jpg \(100x90\) differ in size"):
+        fidelity(runner, track_b_pairs(data), progress=False)

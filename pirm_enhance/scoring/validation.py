@@ -64,8 +64,12 @@ def fidelity(runner, pairs, batch_size=50, infinite="exclude", progress=True, la
     for chunk in Progress(chunks, label, enabled=progress):
         groups = {}
         for phone_path, target_path in chunk:
-            phone = read_float(phone_path)
-            groups.setdefault(phone.shape, []).append((phone, read_float(target_path)))
+            phone, target = read_float(phone_path), read_float(target_path)
+            if phone.shape != target.shape:  # the data, not the model: one line naming the pair
+                raise DataMissing(f"validation pair {phone_path} ({phone.shape[1]}x{phone.shape[0]}) and "
+                                  f"{target_path} ({target.shape[1]}x{target.shape[0]}) differ in size; the "
+                                  "pairs must be aligned patches of one size: restore the validation data")
+            groups.setdefault(phone.shape, []).append((phone, target))
         for items in groups.values():
             phones = np.stack([p for p, _ in items])
             outputs = runner(phones)
