@@ -242,6 +242,27 @@ def test_rule_violation_is_an_error_and_leaves_no_file(tmp_path):
     assert report["output_max"] <= 1.0 and not report["rule_violations"]
 
 
+def test_overwrite_replaces_an_output_only_with_one_that_passed_its_checks(tmp_path):
+    """With overwrite, a new export that fails its checks leaves the existing file or SavedModel
+    folder as it was (it was deleted with the failed one); one that passes replaces it; no
+    staged copy is left behind either way."""
+    for fmt, name in (("pb", "keep.pb"), ("saved_model", "keep_sm")):
+        path = tmp_path / name
+        ex.export(_out_of_range_model(), path, format=fmt, clip=True, measure_ram=False)
+        before = sorted((p.relative_to(tmp_path), p.read_bytes()) for p in [path, *path.rglob("*")] if p.is_file())
+        with pytest.raises(ex.RuleViolation, match=rf"^{path}: output spans"):  # the final name, not the staged
+            ex.export(_out_of_range_model(), path, format=fmt, overwrite=True, measure_ram=False)
+        after = sorted((p.relative_to(tmp_path), p.read_bytes()) for p in [path, *path.rglob("*")] if p.is_file())
+        assert after == before
+        report = ex.export(_out_of_range_model(), path, format=fmt, overwrite=True, allow_rule_violations=True,
+                           measure_ram=False)
+        assert report["path"] == str(path) and report["rule_violations"]
+        assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+    from pirm_enhance.runners import make_runner
+
+    assert make_runner(tmp_path / "keep.pb")(np.full((1, 8, 8, 3), 0.5, np.float32)).max() > 1  # replaced
+
+
 def test_a_conversion_that_loses_weights_is_caught(tmp_path, monkeypatch):
     """The check compares with Keras: a writer that drops weights must fail it."""
     model = pe.build_model("srcnn")

@@ -34,13 +34,15 @@ def _size_on_disk(path):
 
 
 def check_export(model, runner, path, quantization="float32", clip=False,
-                 allow_rule_violations=False, check_size=(67, 101), seed=0, measure_ram=True, input_size=None):
+                 allow_rule_violations=False, check_size=(67, 101), seed=0, measure_ram=True, input_size=None,
+                 display=None):
     """Compare ``runner`` with ``model`` and check the rules; returns a report dict.
 
     The comparison image has an odd size (default 67x101) so that resolution
     handling is exercised; a second size checks that any resolution runs. A file
     with a fixed ``input_size`` is checked at that size (twice, two images), and its
-    RAM measured at that size.
+    RAM measured at that size. ``display``: the name the messages give the file (the
+    exporter checks a staged copy before it replaces an existing output).
     """
     h, w = check_size if input_size is None else input_size
     image = synthetic_photo(h, w, seed=seed)[None]
@@ -86,6 +88,6 @@ def check_export(model, runner, path, quantization="float32", clip=False,
             problems.append(f"{ram / 1024 ** 3:.2f} GB of RAM at 1280x720 (rule: at most 3.5 GB)")
     report["rule_violations"] = problems
     if problems and not allow_rule_violations:
-        raise RuleViolation(f"{os.fspath(path)}: " + "; ".join(problems)
+        raise RuleViolation(f"{os.fspath(display or path)}: " + "; ".join(problems)
                             + " (allow_rule_violations=True / --allow-rule-violations keeps the file)")
     return report

@@ -425,11 +425,19 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
                                        phone_like=qat_phone_like, seed=tuple(range(qat_seeds)),
                                        average=qat_average, objective=qat_objective or OBJECTIVE)
         int8_ranges = qat["int8_ranges"]
-    path = write(model, path, format, quantization, calibration, clip, overwrite=overwrite, input_size=input_size,
-                 lowering=lowering, int8_ranges=int8_ranges)
+    final = pathlib.Path(path)
+    # an existing output (overwrite) is replaced only by a file that passed its checks: the new
+    # one is written and checked beside it under a hidden name first
+    staged = check and os.path.lexists(final)
+    if staged and get_format(format).folder != final.is_dir():
+        raise ModelFileError(f"{final}: exists and is a {'file' if final.is_file() else 'folder'}; a {format} "
+                             f"export is a {'folder' if get_format(format).folder else 'file'}")
+    target = final.with_name(f".{final.stem}.staged-{os.getpid()}{final.suffix}") if staged else final
+    path = write(model, target, format, quantization, calibration, clip, overwrite=True if staged else overwrite,
+                 input_size=input_size, lowering=lowering, int8_ranges=int8_ranges)
     from pirm_enhance.lowering import planned
 
-    report = {"path": str(path), "format": format,
+    report = {"path": str(final), "format": format,
               "quantization": quantization if format == "tflite" else "float32",
               "input_size": list(input_size) if input_size is not None else None,
               "lowered": planned(model, graph_lowering(format, quantization, lowering))}
@@ -449,11 +457,31 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
             runner = make_runner(path)
             report.update(check_export(model, runner, path, report["quantization"],
                                        clip=clip, allow_rule_violations=allow_rule_violations,
-                                       measure_ram=measure_ram, input_size=input_size))
+                                       measure_ram=measure_ram, input_size=input_size, display=final))
             if format == "tflite":  # what the check ran: fp16 where the file allows it and LiteRT can
                 report["precision"] = runner.precision
-        except Exception:
-            # a file that failed its checks is not left where a submission is expected
+            del runner
+        except BaseException:
+            # a file that failed its checks is not left where a submission is expected, and an
+            # existing output it was to replace stays as it was
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
             raise
+        if staged:
+            _replace(path, final)
     return report
+
+
+def _replace(staged, final):
+    """Put the checked ``staged`` export at ``final`` (a file: one rename; a SavedModel folder:
+    the old one is renamed aside first and removed after)."""
+    if not staged.is_dir():
+        os.replace(staged, final)
+        return
+    aside = final.with_name(f".{final.name}.old-{os.getpid()}")
+    os.replace(final, aside)
+    try:
+        os.replace(staged, final)
+    except BaseException:
+        os.replace(aside, final)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
