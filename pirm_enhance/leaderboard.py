@@ -22,7 +22,7 @@ import math
 import pathlib
 import tempfile
 
-from pirm_enhance.errors import UnknownName, UsageError, WeightsUnavailable
+from pirm_enhance.errors import PirmError, UnknownName, UsageError, WeightsUnavailable
 from pirm_enhance.formats import FORMATS, VARIANTS, format_of
 
 
@@ -95,11 +95,18 @@ def score(submissions, track="B", data_dir=None, mos=None, variants=("keras",), 
         raise UsageError("name at least one variant")
     data_root(data_dir)  # missing data: say so before exporting anything
     with tempfile.TemporaryDirectory(prefix="pirm_variants_") as workdir:
-        entries = [e for sub in submissions for e in expand(sub, variants, workdir)]
+        entries, failed = [], []
+        for sub in submissions:
+            try:
+                entries += expand(sub, variants, workdir)
+            except PirmError as err:  # this submission's variants; the others go on
+                failed.append((str(getattr(sub, "name", sub)), err))
+        if failed and not entries:
+            raise failed[0][1]
         return score_entries(entries, track=track, data_dir=data_dir, mos=mos, rounds=rounds, timing=timing,
                              infinite=infinite, progress=progress, measure_ram=measure_ram, sandbox=sandbox,
                              memory_limit_gib=memory_limit_gib or DEFAULT_MEMORY_LIMIT_GIB,
-                             time_limit_s=time_limit_s or DEFAULT_TIME_LIMIT_S)
+                             time_limit_s=time_limit_s or DEFAULT_TIME_LIMIT_S, failed=failed)
 
 
 def _strict(value):

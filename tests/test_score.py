@@ -360,3 +360,30 @@ def test_a_validation_pair_of_two_sizes_is_a_data_error(tmp_path):
     runner = make_runner(pe.build_model("srcnn", filters=(4, 2)))
     with pytest.raises(DataMissing, match=r"1\.jpg \(100x100\) and .*1\.jpg \(100x90\) differ in size"):
         fidelity(runner, track_b_pairs(data), progress=False)
+
+
+def test_one_bad_file_does_not_stop_the_others(tmp_path, capsys, monkeypatch):
+    """pirm-score a.pb junk.pb: the good file is scored and printed, the bad one is named
+    under the table and on stderr, and the exit code is the bad one's; with only bad files,
+    the first one's error as before."""
+    import keras
+
+    from pirm_enhance.cli import score as cli
+    from pirm_enhance.exporters import export
+
+    data = tiny_pirm_data(tmp_path / "data")
+    keras.utils.set_random_seed(0)
+    export(pe.build_model("srcnn", filters=(4, 2)), tmp_path / "good.pb", format="pb", measure_ram=False)
+    (tmp_path / "junk.pb").write_bytes(b"\x00\xffnot a graph" * 10)
+    for sandbox in (True, False):
+        result = pe.score([str(tmp_path / "good.pb"), str(tmp_path / "junk.pb")], data_dir=data, timing=False,
+                          measure_ram=False, progress=False, sandbox=sandbox)
+        assert [row["submission"] for row in result["rows"]] == [str(tmp_path / "good.pb")]
+        assert [(f["submission"], f["exit_code"]) for f in result["failed"]] == [(str(tmp_path / "junk.pb"), 3)]
+        assert "not a TensorFlow frozen graph" in result["failed"][0]["error"]
+    monkeypatch.chdir(tmp_path)  # short names in the table (it shows 42 characters)
+    code = cli.run(["good.pb", "junk.pb", "--data", str(data), "--no-timing"])
+    out, err = capsys.readouterr()
+    assert code == 3 and "good.pb" in out and "not scored: " in out and "junk.pb" in err
+    with pytest.raises(SubmissionError, match="not a TensorFlow frozen graph"):
+        pe.score([str(tmp_path / "junk.pb")], data_dir=data, timing=False, measure_ram=False, progress=False)

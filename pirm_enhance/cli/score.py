@@ -142,7 +142,9 @@ def run(argv=None):
                    rounds=args.rounds, timing=not args.no_timing, infinite=args.infinite,
                    memory_limit_gib=args.memory_limit, time_limit_s=args.time_limit)
     print(to_json(result) if args.json else format_table(result))
-    return 0
+    for fail_ in result.get("failed", []):  # scored the others; each failure once more, on stderr
+        print(f"error: {fail_['error']}", file=sys.stderr)
+    return max((fail_["exit_code"] for fail_ in result.get("failed", [])), default=0)
 
 
 main = entry(run)

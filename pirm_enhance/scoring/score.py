@@ -14,7 +14,7 @@ import statistics
 import tempfile
 
 from pirm_enhance.data.io import read_float
-from pirm_enhance.errors import UsageError
+from pirm_enhance.errors import PirmError, UsageError
 from pirm_enhance.runners import FrozenGraphRunner, make_runner
 from pirm_enhance.scoring.challenge import challenge_scores
 from pirm_enhance.scoring.runtime import hd_runtime
@@ -74,8 +74,14 @@ def ram_of(runners, image_path, workdir):
 
 def score(submissions, track="B", data_dir=None, mos=None, rounds=1, timing=True, infinite="exclude",
           progress=True, measure_ram=True, sandbox=True, memory_limit_gib=DEFAULT_MEMORY_LIMIT_GIB,
-          time_limit_s=DEFAULT_TIME_LIMIT_S):
+          time_limit_s=DEFAULT_TIME_LIMIT_S, failed=None):
     """Score one or several submissions in one run; returns a dict with one row each.
+
+    A submission that is refused or fails (a :class:`~pirm_enhance.errors.PirmError`: an unsafe
+    graph, a broken rule, a model failing while running) does not stop the others: it is
+    listed under ``"failed"`` (``submission``, ``error``, ``exit_code``) and the rest are
+    scored and timed; where every submission fails, the first error is raised. ``failed``:
+    ``[(label, error)]`` the caller already met (a variant that could not be exported).
 
     ``submissions``: runners, or ``(label, runner or path, export_report)`` triples, or
     anything :func:`pirm_enhance.runners.make_runner` takes (paths of any
@@ -98,26 +104,35 @@ def score(submissions, track="B", data_dir=None, mos=None, rounds=1, timing=True
     root = data_root(data_dir)
     items = track_items(track, root)  # missing data: said before anything runs
     hd = hd_files(track, root) if timing else None
-    entries = []
+    entries, failed = [], list(failed or [])
     for sub in submissions:
         label, target, report = sub if isinstance(sub, tuple) else (str(getattr(sub, "name", sub)), sub, None)
         boxed = sandbox and is_sandboxed(target)
-        if boxed:
-            preflight(target)  # static checks of every file before any long run
-        entries.append((label, target if boxed else make_runner(target), report, boxed))
-    with tempfile.TemporaryDirectory(prefix="pirm_score_") as workdir:
-        rows, children = [], {}
-        for i, (label, runner, report, boxed) in enumerate(entries):
+        try:
             if boxed:
-                out = score_file(runner, label=label, track=track, data_dir=root, infinite=infinite,
-                                 timing=timing, rounds=rounds, measure_ram=measure_ram, progress=progress,
-                                 memory_limit_gib=memory_limit_gib, time_limit_s=time_limit_s)
-                children[i] = out
-                kind, fid = out["kind"], out["fidelity"]
-            else:
-                kind = runner.kind
-                fid = track_fidelity(runner, track, root, infinite=infinite, progress=progress, label=label,
-                                     items=items)
+                preflight(target)  # static checks of every file before any long run
+            entries.append((label, target if boxed else make_runner(target), report, boxed))
+        except PirmError as err:  # this submission; the others go on
+            failed.append((label, err))
+    with tempfile.TemporaryDirectory(prefix="pirm_score_") as workdir:
+        rows, children, scored = [], {}, []
+        for label, runner, report, boxed in entries:
+            try:
+                if boxed:
+                    out = score_file(runner, label=label, track=track, data_dir=root, infinite=infinite,
+                                     timing=timing, rounds=rounds, measure_ram=measure_ram, progress=progress,
+                                     memory_limit_gib=memory_limit_gib, time_limit_s=time_limit_s)
+                    kind, fid = out["kind"], out["fidelity"]
+                else:
+                    kind = runner.kind
+                    fid = track_fidelity(runner, track, root, infinite=infinite, progress=progress, label=label,
+                                         items=items)
+            except PirmError as err:
+                failed.append((label, err))
+                continue
+            if boxed:
+                children[len(rows)] = out
+            scored.append((label, runner, report, boxed))
             row = {"submission": label, "kind": kind, **fid}
             precision = out.get("precision") if boxed else getattr(runner, "precision", None)
             if precision:  # a TFLite file's arithmetic: fp16 where the file allows it and LiteRT can
@@ -127,7 +142,13 @@ def score(submissions, track="B", data_dir=None, mos=None, rounds=1, timing=True
             if boxed:
                 row["sandbox"] = out["sandbox"]
             rows.append(row)
+        if failed and not rows:
+            raise failed[0][1]  # nothing scored: the one-line error of the first, with its exit code
+        entries = scored  # the timing below runs what was scored, row for row
         result = {"track": track, "perceptual": "mos" if mos is not None else "ms_ssim", "rows": rows}
+        if failed:
+            result["failed"] = [{"submission": label, "error": str(err), "exit_code": int(err.exit_code)}
+                                for label, err in failed]
         if timing:
             baseline = baseline_runner(track)
             here = {f"{i}": r for i, (_, r, _, boxed) in enumerate(entries) if not boxed}
@@ -203,6 +224,9 @@ def format_table(result):
     for row in result["rows"]:
         if row.get("nonfinite_images"):
             lines.append(f"non-finite output: {row['submission']}: {row['nonfinite_note']}")
+    for fail in result.get("failed", []):
+        said = fail["error"] if fail["error"].startswith(fail["submission"]) else f"{fail['submission']}: {fail['error']}"
+        lines.append(f"not scored: {said}")
     return "\n".join(lines)
 
 
