@@ -225,7 +225,9 @@ def format_table(result):
         if row.get("nonfinite_images"):
             lines.append(f"non-finite output: {row['submission']}: {row['nonfinite_note']}")
     for fail in result.get("failed", []):
-        said = fail["error"] if fail["error"].startswith(fail["submission"]) else f"{fail['submission']}: {fail['error']}"
+        said = fail["error"]  # the runners' errors start with the file's name; the others get it
+        if not said.startswith(fail["submission"]):
+            said = f"{fail['submission']}: {said}"
         lines.append(f"not scored: {said}")
     return "\n".join(lines)
 
