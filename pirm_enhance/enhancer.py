@@ -79,12 +79,16 @@ class Enhancer:
         if self.tiled is not None:
             self.tile, self.overlap = self.tiled.tile, self.tiled.overlap
         else:
-            from pirm_enhance.tiling import DEFAULT_OVERLAP, check_tile
+            from pirm_enhance.tiling import check_tile, shortest_tile
 
             self.tile = self._file_tile() if tile == "auto" else tile
             self.overlap = self._file_overlap() if overlap == "auto" else overlap
-            # the user's values as TiledModel checks them (an automatic overlap may be 48)
-            check_tile(self.tile, DEFAULT_OVERLAP if overlap == "auto" else overlap, overlap)
+            # the user's values as TiledModel checks them (the automatic overlap, from the graph's
+            # receptive radius, may be 48), then a tile long enough for the overlap in use
+            check_tile(self.tile, 0 if overlap == "auto" else overlap, overlap)
+            if self.tile < shortest_tile(self.overlap):
+                raise UsageError(f"tile {self.tile} is too short for {self.name}'s overlaps of {self.overlap} px "
+                                 f"on each side: use --tile {shortest_tile(self.overlap)} or more")
         self.runtime, self.measure_pixels = runtime, measure_pixels
         self._tile_runtimes = {}  # name -> built tile runtime
         self._found = {}  # tile size -> (name, cache entry) once one is cached or measured

@@ -154,10 +154,9 @@ def axis_spans(n, tile, overlap):
     if n <= tile:
         return [(0, n)]
     a = TILE_ALIGN
-    shortest = a * math.ceil((2 * overlap + a) / a)
-    if shortest > tile:  # no tile length would keep the overlaps: the search below would never end
+    if shortest_tile(overlap) > tile:  # no tile length would keep the overlaps: the search would never end
         raise UsageError(f"tile {tile} is too short for overlaps of {overlap} px on each side: use --tile "
-                         f"{shortest} or more, or a smaller --overlap")
+                         f"{shortest_tile(overlap)} or more, or a smaller --overlap")
 
     def starts(count, length):
         last = ((n - length) // a) * a
@@ -174,6 +173,12 @@ def axis_spans(n, tile, overlap):
                 last = found[-1]
                 return [(s, n if s == last else s + length) for s in found]
         count += 1
+
+
+def shortest_tile(overlap):
+    """The shortest tile (a multiple of :data:`TILE_ALIGN`) that keeps ``overlap`` pixels on
+    each side and something between them: what :func:`axis_spans` needs."""
+    return TILE_ALIGN * math.ceil((2 * overlap + TILE_ALIGN) / TILE_ALIGN)
 
 
 def check_tile(tile, overlap, given=None):

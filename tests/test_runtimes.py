@@ -148,9 +148,12 @@ def test_runtime_names_and_model_files_are_checked(tmp_path):
     with pytest.raises(UsageError, match="applies to Keras models"):
         Enhancer(str(path), runtime="tflite")
     Enhancer(str(path), runtime="auto")  # a file runs in its own runtime
-    for tile, overlap in ((128, "auto"), (33, 0), (256, 48)):  # a file's tile is checked as a Keras model's
+    for tile, overlap in ((33, 0), (256, 48), (128, 64)):  # a file's tile is checked as a Keras model's
         with pytest.raises(UsageError, match="multiples of 32"):
             Enhancer(str(path), tile=tile, overlap=overlap)
+    with pytest.raises(UsageError, match="tile 64 is too short for .*overlaps of 32 px.*--tile 96"):
+        Enhancer(str(path), tile=64)  # the automatic overlap (its radius, 8 px, rounds up to 32)
+    assert Enhancer(str(path), tile=96).overlap == 32
 
 
 def test_cli_help_names_the_runtimes():
