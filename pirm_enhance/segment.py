@@ -45,21 +45,29 @@ SAMPLE_PIXELS = 20_000
 MAX_ITERATIONS = 50
 
 
-def as_float_image(image, what="image"):
-    """``[H, W, 3]`` float32 in [0, 1] from a uint8, uint16 or float array (floats are clipped);
-    :class:`ImageError` for another shape, another integer type (its range is unknown) or
-    non-finite values."""
+def unit_scale(image, what="image", dtype=np.float32):
+    """``image`` as ``dtype`` on the [0, 1] scale: uint8 / 255, uint16 / 65535, floats as they
+    are; :class:`ImageError` for another type (an integer type's range is unknown: 8-bit
+    values in int64 would read as white)."""
     image = np.asarray(image)
-    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
-        raise ImageError(f"{what} must be an [H, W, 3] RGB array; got shape {tuple(image.shape)}")
     if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255.0
+        return image.astype(dtype) / dtype(255.0)
     if image.dtype == np.uint16:
-        return image.astype(np.float32) / 65535.0
+        return image.astype(dtype) / dtype(65535.0)
     if not np.issubdtype(image.dtype, np.floating):
         raise ImageError(f"{what} must be uint8, uint16 or floats in [0, 1]; got dtype {image.dtype} (convert it, "
                          "e.g. image / 255 for 8-bit values held in a wider integer type)")
-    image = image.astype(np.float32)
+    return image.astype(dtype)
+
+
+def as_float_image(image, what="image"):
+    """``[H, W, 3]`` float32 in [0, 1] from a uint8, uint16 or float array (floats are clipped);
+    :class:`ImageError` for another shape, another type (:func:`unit_scale`) or non-finite
+    values."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3 or min(image.shape[:2]) < 1:
+        raise ImageError(f"{what} must be an [H, W, 3] RGB array; got shape {tuple(image.shape)}")
+    image = unit_scale(image, what)
     if not np.isfinite(image).all():
         raise ImageError(f"{what} holds NaN or infinite values")
     return np.clip(image, 0.0, 1.0)

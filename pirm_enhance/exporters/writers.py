@@ -263,8 +263,15 @@ def write_keras(model, path, quantization="float32", calibration=None, clip=Fals
     save_keras_file(model, path)
 
 
-def _exists(path):
-    return ModelFileError(f"{path}: already exists; choose another output or pass --overwrite (overwrite=True)")
+def _check_output(path, fmt, overwrite):
+    """One :class:`ModelFileError` line for an output ``path`` that the export of format
+    ``fmt`` may not take: it exists without ``overwrite``, or it is a file where the format
+    writes a folder (or the other way round)."""
+    if path.exists() and not overwrite:
+        raise ModelFileError(f"{path}: already exists; choose another output or pass --overwrite (overwrite=True)")
+    if path.exists() and fmt.folder != path.is_dir():
+        raise ModelFileError(f"{path}: exists and is a {'file' if path.is_file() else 'folder'}; a {fmt.name} "
+                             f"export is a {'folder' if fmt.folder else 'file'}")
 
 
 def write(model, path, format, quantization="float32", calibration=None, clip=False, overwrite=True,
@@ -292,11 +299,7 @@ def write(model, path, format, quantization="float32", calibration=None, clip=Fa
         raise UsageError(f"quantization {quantization} does not apply to {format} "
                          f"(it takes {', '.join(fmt.quantizations)}; TFLite takes {', '.join(TFLITE_QUANTIZATIONS)})")
     path = pathlib.Path(path)
-    if path.exists() and not overwrite:
-        raise _exists(path)
-    if path.exists() and fmt.folder != path.is_dir():
-        raise ModelFileError(f"{path}: exists and is a {'file' if path.is_file() else 'folder'}; a {format} "
-                             f"export is a {'folder' if fmt.folder else 'file'}")
+    _check_output(path, fmt, overwrite)
     fmt.write_function()(model, path, quantization, calibration, clip, input_size=input_size,
                          lowering=lowering, int8_ranges=int8_ranges)
     return path
@@ -383,8 +386,8 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
                                          or not isinstance(calibration_size, numbers.Integral) or calibration_size < 16):
         raise UsageError(f"calibration_size must be a crop side of at least 16 pixels, or None for whole photos, "
                          f"got {calibration_size!r}")
-    if not overwrite and pathlib.Path(path).exists():  # before minutes of calibration or fine-tuning
-        raise _exists(path)
+    if format in EXPORT_FORMATS:  # an existing output: said before minutes of calibration or fine-tuning
+        _check_output(pathlib.Path(path), get_format(format), overwrite)
     if not hasattr(model, "weights"):
         from pirm_enhance.zoo import load_model
 
@@ -428,10 +431,7 @@ def export(model, path, format="pb", quantization="float32", calibration_images=
     final = pathlib.Path(path)
     # an existing output (overwrite) is replaced only by a file that passed its checks: the new
     # one is written and checked beside it under a hidden name first
-    staged = check and os.path.lexists(final)
-    if staged and get_format(format).folder != final.is_dir():
-        raise ModelFileError(f"{final}: exists and is a {'file' if final.is_file() else 'folder'}; a {format} "
-                             f"export is a {'folder' if get_format(format).folder else 'file'}")
+    staged = check and os.path.lexists(final)  # of the right kind: _check_output above
     target = final.with_name(f".{final.stem}.staged-{os.getpid()}{final.suffix}") if staged else final
     path = write(model, target, format, quantization, calibration, clip, overwrite=True if staged else overwrite,
                  input_size=input_size, lowering=lowering, int8_ranges=int8_ranges)

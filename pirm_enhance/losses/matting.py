@@ -29,6 +29,7 @@ import numpy as np
 from scipy import sparse
 
 from pirm_enhance.errors import ImageError, UsageError
+from pirm_enhance.segment import unit_scale
 
 CHUNK_WINDOWS = 65_536  # windows per vectorised chunk: about 50 MB of temporaries for r = 1
 
@@ -45,13 +46,7 @@ def matting_laplacian(image, eps=1e-7, radius=1):
     image = np.asarray(image)
     if image.ndim != 3 or min(image.shape) < 1:
         raise ImageError(f"matting_laplacian needs an [H, W, C] image; got shape {tuple(image.shape)}")
-    if image.dtype == np.uint8:
-        image = image / 255.0
-    elif image.dtype == np.uint16:
-        image = image / 65535.0
-    elif not np.issubdtype(image.dtype, np.floating):
-        raise ImageError(f"matting_laplacian: the image is {image.dtype}; give uint8, uint16 or floats in [0, 1]")
-    image = image.astype(np.float64)
+    image = unit_scale(image, "matting_laplacian's image", np.float64)
     if not np.isfinite(image).all():
         raise ImageError("matting_laplacian: the image holds NaN or infinite values")
     radius = int(radius)
